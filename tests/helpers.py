@@ -1,0 +1,51 @@
+"""Test helpers shared by the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A sitecustomize that makes `import nlpkit` fail, so a subprocess sees the world of a user without nlpkit.
+_BLOCK_NLPKIT = """
+import sys
+class _BlockNlpkit:
+    def find_spec(self, name, path=None, target=None):
+        if name == "nlpkit" or name.startswith("nlpkit."):
+            raise ImportError("nlpkit is blocked in this process")
+        return None
+sys.meta_path.insert(0, _BlockNlpkit())
+"""
+
+
+def run_without_nlpkit(code: str, tmp_path: Path, env: dict[str, str] | None = None, timeout: int = 300) -> str:
+    """Run ``code`` in a fresh Python where ``import nlpkit`` raises; return its stdout (raises on failure)."""
+    site = tmp_path / "block_nlpkit"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_BLOCK_NLPKIT)
+    child_env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def last_json_line(output: str) -> dict:
+    """The last line of ``output`` that parses as a JSON object."""
+    for line in reversed(output.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError(f"no JSON line in output:\n{output}")
