@@ -1,0 +1,158 @@
+"""Model cards: the README.md of an output folder, with YAML metadata that the Hub understands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCardData
+
+from nlpkit.io import atomic_write_text
+
+# Hyper-parameters worth showing on a card, in this order (all of them are in run_config.yaml).
+_CARD_HYPERPARAMETERS = (
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "num_train_epochs",
+    "max_steps",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "label_smoothing_factor",
+    "seed",
+)
+
+
+@dataclass
+class ModelCardInfo:
+    """What a recipe knows about its model that a card should say."""
+
+    pipeline_tag: str  # e.g. "text-classification"
+    auto_class: str  # e.g. "AutoModelForSequenceClassification"
+    task_name: str  # e.g. "Text Classification" (shown in the model-index)
+    base_model: str | None = None  # a Hub id; local folders are not named in the metadata
+    datasets: list[str] = field(default_factory=list)  # Hub dataset ids
+    dataset_description: str = ""  # free text: what the model was trained on
+    tags: list[str] = field(default_factory=list)
+    license: str = "apache-2.0"
+    language: list[str] = field(default_factory=lambda: ["en"])
+    example_inputs: list[str] = field(default_factory=list)
+    remote_code: bool = False  # True for nlpkit's own architectures (loads with trust_remote_code=True)
+    description: str = ""
+
+
+def render_model_card(
+    info: ModelCardInfo,
+    *,
+    model_name: str,
+    results: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    repo_id: str | None = None,
+) -> str:
+    """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, license, model-index)."""
+    eval_metrics = {key[len("eval_") :]: value for key, value in results.items() if key.startswith("eval_")}
+    reported = {
+        name: value
+        for name, value in eval_metrics.items()
+        if isinstance(value, int | float)
+        and name not in {"runtime", "samples_per_second", "steps_per_second", "epoch", "samples"}
+    }
+    dataset_id = info.datasets[0] if info.datasets else "local"
+    eval_results = [
+        EvalResult(
+            task_type=info.pipeline_tag,
+            task_name=info.task_name,
+            dataset_type=dataset_id,
+            dataset_name=info.dataset_description or dataset_id,
+            dataset_split="validation",
+            metric_type=name,
+            metric_name=name,
+            metric_value=round(float(value), 4),
+        )
+        for name, value in reported.items()
+    ]
+    metadata = ModelCardData(
+        language=info.language,
+        license=info.license,
+        library_name="transformers",
+        pipeline_tag=info.pipeline_tag,
+        tags=sorted({"nlpkit", info.pipeline_tag, *info.tags}),
+        datasets=info.datasets or None,
+        base_model=info.base_model,
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+    load_name = repo_id or "path/to/this/folder"
+    trust = ", trust_remote_code=True" if info.remote_code else ""
+    example = info.example_inputs[0] if info.example_inputs else "Hello world"
+    lines = [
+        "---",
+        metadata.to_yaml(),
+        "---",
+        "",
+        f"# {model_name}",
+        "",
+        info.description
+        or f"A {info.task_name.lower()} model trained with [nlpkit](https://github.com/nlpkit/nlpkit).",
+        "",
+        f"- Base model: {info.base_model or 'trained from scratch'}",
+        f"- Data: {info.dataset_description or ', '.join(info.datasets) or 'local files'}",
+        "",
+        "## Evaluation",
+        "",
+    ]
+    if reported:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {name} | {float(value):.4f} |" for name, value in reported.items()]
+    else:
+        lines.append("No evaluation was run.")
+    lines += ["", "## Training hyper-parameters", "", "| name | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in hyperparameters.items()]
+    lines += [
+        "",
+        "## How to use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'pipe = pipeline("{info.pipeline_tag}", model="{load_name}"{trust})',
+        f"print(pipe({example!r}))",
+        "```",
+        "",
+        "or, with the model class:",
+        "",
+        "```python",
+        f"from transformers import AutoTokenizer, {info.auto_class}",
+        "",
+        f'tokenizer = AutoTokenizer.from_pretrained("{load_name}")',
+        f'model = {info.auto_class}.from_pretrained("{load_name}"{trust})',
+        "```",
+        "",
+    ]
+    if info.remote_code:
+        lines += [
+            "The architecture's code ships in this repository (`configuration_*.py`, `modeling_*.py`), so "
+            "`trust_remote_code=True` loads it without nlpkit installed; with nlpkit installed it is not needed.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_model_card(output_dir: str | Path, text: str) -> Path:
+    path = Path(output_dir) / "README.md"
+    atomic_write_text(path, text)
+    return path
+
+
+def card_hyperparameters(training_args: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The hyper-parameters shown on the card: the main TrainingArguments plus the recipe's own."""
+    values = {name: getattr(training_args, name) for name in _CARD_HYPERPARAMETERS}
+    values["lr_scheduler_type"] = getattr(values["lr_scheduler_type"], "value", values["lr_scheduler_type"])
+    values["world_size"] = training_args.world_size
+    if values["max_steps"] is not None and values["max_steps"] <= 0:
+        del values["max_steps"]
+    values.update(extra or {})
+    return values

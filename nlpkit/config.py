@@ -1,0 +1,218 @@
+"""Recipe configuration: dataclass defaults < recipe defaults < YAML file < command line, with strict keys.
+
+Every recipe describes its arguments as dataclasses (its own, a data dataclass and ``TrainingArguments``) and calls
+:func:`parse_args`. The YAML file named by ``--config`` (the recipe's quickstart file when none is given) may set
+any field of those dataclasses; ``--key value`` on the command line overrides it. An unknown key, a value of the
+wrong type or a missing required value raises :class:`ConfigError` naming the key and the file, before any model or
+data is loaded. The parsing itself is transformers' ``HfArgumentParser``; this module feeds it the file's values
+(type-checked through the same argparse actions that check the command line) as defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import sys
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from transformers import HfArgumentParser
+
+# Defaults nlpkit sets on TrainingArguments for every recipe (a recipe's own defaults and the YAML file override them).
+RUN_DEFAULTS: dict[str, Any] = {
+    "report_to": "none",
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "logging_steps": 25,
+    "logging_first_step": True,
+    "ddp_find_unused_parameters": False,
+    "seed": 42,
+    "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
+    # Without a GPU, TrainingArguments only joins the process group (gloo DDP ranks on CPU) when use_cpu is set.
+    "use_cpu": not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem found before any work starts; the message names the key and where it came from."""
+
+
+class _Parser(HfArgumentParser):
+    """HfArgumentParser that raises ConfigError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"command line: {message}")
+
+
+@dataclasses.dataclass
+class ParsedConfig:
+    """The parsed dataclasses, in the order they were given, plus where the values came from."""
+
+    args: tuple[Any, ...]
+    config_file: Path | None
+    explicit: dict[str, Any]  # keys set by recipe defaults, the file or the command line (after type conversion)
+
+
+def read_yaml_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file that must hold a mapping of keys to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_args(
+    dataclass_types: Sequence[type],
+    argv: Iterable[str] | None = None,
+    *,
+    default_config: str | Path | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> ParsedConfig:
+    """Parse ``argv`` (default ``sys.argv[1:]``) into instances of ``dataclass_types``.
+
+    ``--config FILE`` names the YAML file; without it ``default_config`` is used. ``defaults`` are the recipe's own
+    defaults, applied over nlpkit's :data:`RUN_DEFAULTS` for the keys that exist in the dataclasses.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_file, cli_args = _pop_config_flag(argv)
+    if config_file is None and default_config is not None:
+        config_file = Path(default_config)
+
+    # Fields such as `report_to: str | list[str]` parse as one string on the command line but take a list in a file
+    # (read from the annotations: HfArgumentParser rewrites `field.type` in place).
+    list_fields = {
+        name for dtype in dataclass_types for name, hint in typing.get_type_hints(dtype).items() if "list" in str(hint)
+    }
+    parser = _Parser(dataclass_types)
+    # One action per key; the `--no_<key>` switch HfArgumentParser adds for booleans that default to True is skipped.
+    actions = {
+        action.dest: action
+        for action in parser._actions
+        if action.option_strings and action.dest != "help" and not isinstance(action, argparse._StoreConstAction)
+    }
+    required = {dest for dest, action in actions.items() if action.required}
+
+    explicit: dict[str, Any] = {}
+    for source, values in (("nlpkit defaults", RUN_DEFAULTS), ("recipe defaults", defaults or {})):
+        for key, value in values.items():
+            if key in actions:
+                explicit[key] = _convert(actions[key], value, f"{source}: key '{key}'")
+    if config_file is not None:
+        for key, value in read_yaml_config(config_file).items():
+            if key not in actions:
+                raise ConfigError(f"{config_file}: unknown key '{key}'{_suggest(key, actions)}")
+            if isinstance(value, list) and key in list_fields:
+                explicit[key] = [_convert_scalar(actions[key], item, f"{config_file}: key '{key}'") for item in value]
+            else:
+                explicit[key] = _convert(actions[key], value, f"{config_file}: key '{key}'")
+
+    parser.set_defaults(**explicit)
+    for action in actions.values():
+        action.required = False
+    namespace, unknown = parser.parse_known_args(cli_args)
+    if unknown:
+        flag = next((item for item in unknown if item.startswith("-")), unknown[0])
+        name = flag.lstrip("-").split("=")[0]
+        raise ConfigError(f"command line: unknown argument '{flag}'{_suggest(name, actions)}")
+    for item in cli_args:
+        if item.startswith("--"):
+            key = item[2:].split("=")[0]
+            if key in actions:
+                explicit[key] = getattr(namespace, key)
+
+    where = f"{config_file}" if config_file else "the command line"
+    missing = sorted(dest for dest in required if getattr(namespace, dest, None) is None)
+    if missing:
+        raise ConfigError(
+            f"{where}: missing required key '{missing[0]}' (set it in the config file or pass --{missing[0]})"
+        )
+
+    instances = []
+    for dtype in dataclass_types:
+        names = {field.name for field in dataclasses.fields(dtype) if field.init}
+        values = {name: value for name, value in vars(namespace).items() if name in names}
+        try:
+            instances.append(dtype(**values))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return ParsedConfig(args=tuple(instances), config_file=config_file, explicit=explicit)
+
+
+def _pop_config_flag(argv: list[str]) -> tuple[Path | None, list[str]]:
+    rest: list[str] = []
+    config_file = None
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        if item == "--config":
+            if index + 1 >= len(argv):
+                raise ConfigError("command line: --config needs a file path")
+            config_file = Path(argv[index + 1])
+            index += 2
+            continue
+        if item.startswith("--config="):
+            config_file = Path(item.split("=", 1)[1])
+        else:
+            rest.append(item)
+        index += 1
+    return config_file, rest
+
+
+def _suggest(key: str, actions: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(actions), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _convert(action: argparse.Action, value: Any, where: str) -> Any:
+    """Check and convert one file value with the argparse action that parses the same key on the command line."""
+    if value is None:
+        return None
+    if action.nargs in ("+", "*"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_convert_scalar(action, item, where) for item in value]
+    if isinstance(value, list):
+        raise ConfigError(f"{where}: expected a single value, got a list {value!r}")
+    if isinstance(value, dict):
+        if action.type in (None, str):
+            return json.dumps(value)  # dict-valued TrainingArguments fields accept a JSON string
+        raise ConfigError(f"{where}: expected a single value, got a mapping {value!r}")
+    return _convert_scalar(action, value, where)
+
+
+def _convert_scalar(action: argparse.Action, value: Any, where: str) -> Any:
+    kind = action.type
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if kind is float and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if kind is str and not isinstance(value, str | int | float):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    try:
+        converted = kind(value) if kind is not None else value
+    except (ValueError, TypeError, argparse.ArgumentTypeError):
+        expected = {int: "an integer", float: "a number"}.get(kind, "a valid value")
+        if action.choices:
+            expected = "one of " + ", ".join(str(getattr(choice, "value", choice)) for choice in action.choices)
+        raise ConfigError(f"{where}: expected {expected}, got {value!r}") from None
+    if action.choices and converted not in action.choices:
+        options = ", ".join(str(getattr(choice, "value", choice)) for choice in action.choices)
+        raise ConfigError(f"{where}: expected one of {options}, got {value!r}")
+    return converted

@@ -1,0 +1,179 @@
+"""The scaffold every recipe walks: prepare the output folder, train (resuming if asked), evaluate, save everything.
+
+A recipe builds its model, tokenizer, datasets, collator and metrics, then calls :func:`train_and_save`. The output
+folder ends up with the weights (safetensors), tokenizer, config, ``all_results.json``, ``run_config.yaml``, a model
+card ``README.md``, ``loss_curves.png`` and the Trainer's ``checkpoint-*`` folders. Final files are written beside
+their destination and renamed into place, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import transformers
+import yaml
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
+from nlpkit.config import ConfigError, ParsedConfig
+from nlpkit.io import atomic_write_json, atomic_write_text, move_folder_contents
+from nlpkit.plots import plot_loss_curves
+
+logger = logging.getLogger("nlpkit")
+
+
+@dataclass
+class RunState:
+    """What :func:`start_run` found out before any long work: the checkpoint to resume from, if any."""
+
+    output_dir: Path
+    resume_checkpoint: str | None
+
+
+def start_run(parsed: ParsedConfig, training_args: TrainingArguments) -> RunState:
+    """Set up logging and the seed, and check the output folder, before any data or model loads."""
+    _setup_logging(training_args)
+    if parsed.config_file is not None:
+        logger.info("Config: %s", parsed.config_file)
+    if getattr(training_args, "hub_token", None):
+        raise ConfigError(
+            "'hub_token' must not be set in a config or on the command line (it would be saved with the run): "
+            "set the HF_TOKEN environment variable or run `hf auth login`"
+        )
+    output_dir = Path(training_args.output_dir)
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.strip().lower() in ("", "none", "null", "no", "false"):
+        resume = None  # lets `--resume_from_checkpoint none` turn off a config file's `auto`
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if resume == "auto":
+        resume = last
+        logger.info(f"Resuming from {last}" if last else f"No checkpoint in {output_dir}: starting from scratch")
+    elif resume is not None and not Path(resume).is_dir():
+        raise ConfigError(f"resume_from_checkpoint: no checkpoint folder at {resume}")
+    elif resume is None and last is not None:
+        raise ConfigError(
+            f"output_dir {output_dir} already holds {Path(last).name}: pass --resume_from_checkpoint auto to "
+            "continue that run, or choose another --output_dir"
+        )
+    transformers.set_seed(training_args.seed)
+    return RunState(output_dir=output_dir, resume_checkpoint=resume)
+
+
+def train_and_save(
+    *,
+    parsed: ParsedConfig,
+    run: RunState,
+    model: transformers.PreTrainedModel,
+    processing_class: Any,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset | None,
+    data_collator: Callable | None,
+    compute_metrics: Callable | None,
+    card: ModelCardInfo,
+    test_dataset: datasets.Dataset | None = None,
+    trainer_class: type[Trainer] = Trainer,
+    callbacks: Sequence[TrainerCallback] = (),
+    card_extra_hyperparameters: dict[str, Any] | None = None,
+    loss_uses_num_items_in_batch: bool = False,
+) -> tuple[Trainer, dict[str, Any]]:
+    """Train, evaluate and write the whole output folder; returns the trainer and the results (``all_results.json``).
+
+    ``loss_uses_num_items_in_batch``: whether the model's loss divides by the ``num_items_in_batch`` the Trainer passes
+    (transformers' LM losses do). When it does not (classification heads), the Trainer must not pass it: under DDP it
+    would multiply a per-rank mean loss by the world size.
+    """
+    training_args = next(arg for arg in parsed.args if isinstance(arg, TrainingArguments))
+    trainer = trainer_class(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processing_class,
+        data_collator=data_collator,
+        compute_metrics=compute_metrics,
+        callbacks=list(callbacks),
+    )
+    if not loss_uses_num_items_in_batch:
+        trainer.model_accepts_loss_kwargs = False
+    logger.info(
+        "Training %s (%.1fM parameters) on %d rows, evaluating on %d",
+        type(model).__name__,
+        model.num_parameters() / 1e6,
+        len(train_dataset),
+        len(eval_dataset) if eval_dataset is not None else 0,
+    )
+    train_output = trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    if training_args.world_size > 1:
+        print(
+            f"[rank {training_args.process_index}/{training_args.world_size}] trained "
+            f"{trainer.state.global_step} steps on {len(trainer.get_train_dataloader())} batches per epoch of its shard",
+            flush=True,
+        )
+    results: dict[str, Any] = dict(train_output.metrics)
+    results["train_samples"] = len(train_dataset)
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["eval_samples"] = len(eval_dataset)
+        results.update(eval_metrics)
+    if test_dataset is not None:
+        results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
+    trainer.log_metrics("all", results)
+    save_outputs(trainer, parsed, card, results, card_extra_hyperparameters)
+    return trainer, results
+
+
+def save_outputs(
+    trainer: Trainer,
+    parsed: ParsedConfig,
+    card: ModelCardInfo,
+    results: dict[str, Any],
+    card_extra_hyperparameters: dict[str, Any] | None = None,
+) -> None:
+    """Write weights, tokenizer, config, results, run config, card and curves into the output folder."""
+    output_dir = Path(trainer.args.output_dir)
+    staging = output_dir / ".saving"
+    trainer.save_model(str(staging))  # every rank takes part (FSDP/DeepSpeed gather weights); rank 0 writes
+    if not trainer.is_world_process_zero():
+        return
+    (staging / "training_args.bin").unlink(missing_ok=True)  # run_config.yaml says the same, readably
+    move_folder_contents(staging, output_dir)
+    atomic_write_json(output_dir / "all_results.json", results)
+    atomic_write_json(output_dir / "trainer_state_log.json", trainer.state.log_history)
+    atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(parsed.explicit), sort_keys=True))
+    plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
+    hyperparameters = card_hyperparameters(trainer.args, card_extra_hyperparameters)
+    model_name = trainer.args.hub_model_id or output_dir.name
+    text = render_model_card(card, model_name=model_name, results=results, hyperparameters=hyperparameters)
+    write_model_card(output_dir, text)
+    logger.info("Saved the model, tokenizer, results, card and curves in %s", output_dir)
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """YAML-safe copy of the explicitly set keys (enums by value; secrets never reach here, see start_run)."""
+    plain = {}
+    for key, value in values.items():
+        value = getattr(value, "value", value)
+        plain[key] = value if isinstance(value, str | int | float | bool | list | type(None)) else str(value)
+    return plain
+
+
+def _setup_logging(training_args: TrainingArguments) -> None:
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+        level=level,
+        force=True,
+    )
+    transformers.utils.logging.set_verbosity(logging.WARNING)  # the Trainer's progress bar and logs still show
+    datasets.utils.logging.set_verbosity(logging.WARNING)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

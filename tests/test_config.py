@@ -1,0 +1,115 @@
+"""Config parsing: dataclass defaults < recipe defaults < YAML < command line; every mistake names key and file."""
+
+from dataclasses import dataclass, field
+
+import pytest
+from transformers import TrainingArguments
+
+from nlpkit.config import ConfigError, parse_args
+
+
+@dataclass
+class RecipeArgs:
+    model_name_or_path: str = field(metadata={"help": "required"})
+    hidden_size: int = 128
+    dropout: float = 0.1
+    cell: str = field(default="lstm", metadata={"choices": ["lstm", "gru"]})
+    sample_texts: list[str] = field(default_factory=lambda: ["a"])
+
+
+TYPES = [RecipeArgs, TrainingArguments]
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_precedence_defaults_file_cli(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nhidden_size: 64\nlearning_rate: 1.0e-3\nnum_train_epochs: 2\n")
+    parsed = parse_args(
+        TYPES,
+        ["--config", str(config), "--hidden_size", "32", "--output_dir", str(tmp_path / "out")],
+        defaults={"learning_rate": 5e-5, "weight_decay": 0.01},
+    )
+    recipe, training = parsed.args
+    assert recipe.hidden_size == 32  # command line beats the file
+    assert training.learning_rate == 1e-3  # the file beats recipe defaults
+    assert training.weight_decay == 0.01  # recipe defaults beat dataclass defaults
+    assert recipe.dropout == 0.1  # dataclass default
+    assert training.report_to == []  # nlpkit default "none"
+    assert training.num_train_epochs == 2
+    assert parsed.explicit["hidden_size"] == 32
+
+
+def test_default_config_used_without_flag(tmp_path):
+    config = write(tmp_path, "model_name_or_path: from-default-file\n")
+    parsed = parse_args(TYPES, [], default_config=config)
+    assert parsed.args[0].model_name_or_path == "from-default-file"
+    assert parsed.config_file == config
+
+
+def test_lists_and_v5_names(tmp_path):
+    config = write(
+        tmp_path,
+        "model_name_or_path: m\nsample_texts: [one, two]\neval_strategy: steps\nreport_to: [none]\nuse_cpu: true\n"
+        "lr_scheduler_kwargs: {num_cycles: 2}\n",
+    )
+    recipe, training = parse_args(TYPES, ["--config", str(config)]).args
+    assert recipe.sample_texts == ["one", "two"]
+    assert training.eval_strategy.value == "steps"
+    assert training.use_cpu is True
+    assert training.lr_scheduler_kwargs == {"num_cycles": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model_name_or_path: m\nlearning_rat: 0.1\n", "unknown key 'learning_rat' (did you mean 'learning_rate'?)"),
+        ("model_name_or_path: m\nevaluation_strategy: steps\n", "unknown key 'evaluation_strategy'"),
+        ("model_name_or_path: m\nhidden_size: 3.5\n", "key 'hidden_size': expected an integer, got 3.5"),
+        ("model_name_or_path: m\nhidden_size: big\n", "key 'hidden_size': expected an integer, got 'big'"),
+        ("model_name_or_path: m\nlearning_rate: fast\n", "key 'learning_rate': expected a number, got 'fast'"),
+        ("model_name_or_path: m\ncell: transformer\n", "key 'cell': expected one of lstm, gru, got 'transformer'"),
+        ("model_name_or_path: m\neval_strategy: sometimes\n", "key 'eval_strategy': expected one of no, steps, epoch"),
+        ("model_name_or_path: m\nuse_cpu: maybe\n", "key 'use_cpu'"),
+        ("model_name_or_path: m\nsample_texts: one\n", "key 'sample_texts': expected a list"),
+        ("model_name_or_path: [a, b]\n", "key 'model_name_or_path': expected a single value"),
+        ("hidden_size: 3\n", "missing required key 'model_name_or_path'"),
+        ("- a\n- b\n", "expected a mapping of keys to values"),
+        ("model_name_or_path: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_file(tmp_path, text, message):
+    config = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, ["--config", str(config)])
+    assert str(config) in str(error.value)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--model_name_or_path", "m", "--hiden_size", "3"],
+            "unknown argument '--hiden_size' (did you mean 'hidden_size'?)",
+        ),
+        (["--model_name_or_path", "m", "--hidden_size", "x"], "argument --hidden_size"),
+        (["--model_name_or_path", "m", "--cell", "rnn"], "invalid choice: 'rnn'"),
+        ([], "missing required key 'model_name_or_path'"),
+        (["--config"], "--config needs a file path"),
+        (["--config", "no/such/file.yaml"], "config file not found: no/such/file.yaml"),
+    ],
+)
+def test_bad_command_line(argv, message):
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, argv)
+    assert message in str(error.value)
+
+
+def test_invalid_combination_is_reported_with_file(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nbf16: true\nfp16: true\n")
+    with pytest.raises(ConfigError, match=str(config)):
+        parse_args(TYPES, ["--config", str(config)])
