@@ -114,7 +114,7 @@ def train_and_save(
     if training_args.world_size > 1:
         print(
             f"[rank {training_args.process_index}/{training_args.world_size}] trained "
-            f"{trainer.state.global_step} steps on {len(trainer.get_train_dataloader())} batches per epoch of its shard",
+            f"{trainer.state.global_step} steps on {len(trainer.get_train_dataloader())} batches per epoch",
             flush=True,
         )
     results: dict[str, Any] = dict(train_output.metrics)
