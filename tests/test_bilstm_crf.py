@@ -1,0 +1,400 @@
+"""BiLSTM-CRF: the CRF against brute force, BIO constraints, Viterbi logits, save/load, remote code, pipeline()."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoModelForTokenClassification, PreTrainedTokenizerFast, pipeline
+
+import nlpkit  # noqa: F401  (registers the Auto classes)
+from nlpkit.models.bilstm_crf import (
+    BiLSTMCRFConfig,
+    BiLSTMCRFForTokenClassification,
+    LinearChainCRF,
+    bio_transition_constraints,
+    words_to_char_ids,
+)
+from tests.helpers import last_json_line, run_without_nlpkit
+
+BIO_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Brute force: enumerate every tag sequence, in float64, from the raw parameters.
+
+
+def path_scores(crf: LinearChainCRF, emissions: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
+    """Scores of tag sequences `paths` (num_paths, length) over one sentence's `emissions`, from the raw parameters."""
+    with torch.no_grad():
+        score = crf.start_transitions[paths[:, 0]] + crf.end_transitions[paths[:, -1]]
+        score = score + emissions[torch.arange(paths.shape[1]), paths].sum(dim=1)
+        score = score + crf.transitions[paths[:, :-1], paths[:, 1:]].sum(dim=1)
+    return score.double()
+
+
+def is_valid_bio(tags: list[int]) -> bool:
+    """Hand-written IOB2 check, independent of the model's constraint tables."""
+    previous = "O"
+    for tag in tags:
+        label = BIO_LABELS[tag]
+        if label.startswith("I-") and previous[2:] != label[2:]:
+            return False
+        previous = label
+    return True
+
+
+def all_paths(num_tags: int, length: int, valid_only: bool = False) -> torch.Tensor:
+    paths = [list(path) for path in itertools.product(range(num_tags), repeat=length)]
+    return torch.tensor([path for path in paths if not valid_only or is_valid_bio(path)])
+
+
+def random_crf(num_tags: int, constrained: bool = False, seed: int = 0) -> LinearChainCRF:
+    torch.manual_seed(seed)
+    if constrained:
+        allowed, allowed_start = bio_transition_constraints(dict(enumerate(BIO_LABELS)))
+    else:
+        allowed, allowed_start = (
+            torch.ones(num_tags, num_tags, dtype=torch.bool),
+            torch.ones(num_tags, dtype=torch.bool),
+        )
+    crf = LinearChainCRF(num_tags, allowed, allowed_start)
+    with torch.no_grad():
+        for parameter in crf.parameters():
+            parameter.normal_()  # transitions as large as emissions, so they matter
+    return crf
+
+
+def batch_with_padding(lengths: list[int], num_tags: int, seed: int = 0):
+    torch.manual_seed(seed)
+    emissions = torch.randn(len(lengths), max(lengths), num_tags) * 2
+    mask = torch.arange(max(lengths)) < torch.tensor(lengths).unsqueeze(1)
+    labels = torch.randint(0, num_tags, mask.shape).masked_fill(~mask, -100)
+    return emissions, mask, labels
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The CRF itself.
+
+
+def test_negative_log_likelihood_matches_brute_force():
+    num_tags, lengths = 3, [4, 2, 1, 3]
+    crf = random_crf(num_tags)
+    emissions, mask, labels = batch_with_padding(lengths, num_tags)
+    nll = crf.neg_log_likelihood(emissions, labels, mask)
+    log_z = crf.log_partition(emissions, mask)
+    for b, length in enumerate(lengths):
+        all_scores = path_scores(crf, emissions[b], all_paths(num_tags, length))
+        gold = path_scores(crf, emissions[b], labels[b : b + 1, :length])[0]
+        torch.testing.assert_close(log_z[b].double(), all_scores.logsumexp(0), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(nll[b].double(), all_scores.logsumexp(0) - gold, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_labels_inside_a_sequence_are_summed_over():
+    num_tags = 3
+    crf = random_crf(num_tags, seed=1)
+    emissions, mask, _ = batch_with_padding([4], num_tags, seed=1)
+    labels = torch.tensor([[2, -100, 0, -100]])
+    paths = all_paths(num_tags, 4)
+    scores = path_scores(crf, emissions[0], paths)
+    agreeing = (paths[:, 0] == 2) & (paths[:, 2] == 0)
+    expected = scores.logsumexp(0) - scores[agreeing].logsumexp(0)
+    torch.testing.assert_close(crf.neg_log_likelihood(emissions, labels, mask)[0].double(), expected)
+
+
+def test_viterbi_and_max_marginals_match_brute_force():
+    num_tags, lengths = 4, [5, 3, 1]
+    for seed in range(5):
+        crf = random_crf(num_tags, seed=seed)
+        emissions, mask, _ = batch_with_padding(lengths, num_tags, seed=seed)
+        path, max_marginals = crf.viterbi(emissions, mask)
+        decoded = crf.decode(emissions, mask)
+        for b, length in enumerate(lengths):
+            paths = all_paths(num_tags, length)
+            scores = path_scores(crf, emissions[b], paths)
+            assert decoded[b] == paths[scores.argmax()].tolist() == path[b, :length].tolist()
+            for t, tag in itertools.product(range(length), range(num_tags)):
+                through = scores[paths[:, t] == tag].max()  # best sequence with `tag` at position t
+                torch.testing.assert_close(max_marginals[b, t, tag].double(), through, rtol=1e-5, atol=1e-5)
+
+
+def test_bio_constraint_table():
+    allowed, allowed_start = bio_transition_constraints(dict(enumerate(BIO_LABELS)))
+    index = {label: i for i, label in enumerate(BIO_LABELS)}
+    for previous, label in itertools.product(BIO_LABELS, BIO_LABELS):
+        expected = not label.startswith("I-") or previous[2:] == label[2:]
+        assert allowed[index[previous], index[label]].item() == expected, (previous, label)
+    assert allowed_start.tolist() == [True, True, False, True, False]
+    with pytest.raises(ValueError, match="IOB2"):
+        bio_transition_constraints({0: "O", 1: "I-PER"})  # IO tagging has no B- tags: cannot be constrained
+
+
+def test_constrained_decoding_never_emits_an_invalid_move():
+    num_tags = len(BIO_LABELS)
+    constrained, free = random_crf(num_tags, constrained=True), random_crf(num_tags)
+    with torch.no_grad():
+        free.load_state_dict(constrained.state_dict())
+    torch.manual_seed(0)
+    invalid_without_constraints = 0
+    for _ in range(200):
+        lengths = torch.randint(1, 9, (4,)).tolist()
+        emissions = torch.randn(4, max(lengths), num_tags) * 3
+        emissions[..., [2, 4]] += 1.5  # favour I- tags so the constraints have work to do
+        mask = torch.arange(max(lengths)) < torch.tensor(lengths).unsqueeze(1)
+        assert all(is_valid_bio(tags) for tags in constrained.decode(emissions, mask))
+        invalid_without_constraints += sum(not is_valid_bio(tags) for tags in free.decode(emissions, mask))
+    assert invalid_without_constraints > 50  # the same scores do produce invalid moves when unconstrained
+
+
+def test_constrained_likelihood_matches_brute_force_over_valid_paths():
+    num_tags, lengths = len(BIO_LABELS), [4, 3, 1]
+    crf = random_crf(num_tags, constrained=True, seed=3)
+    emissions, mask, _ = batch_with_padding(lengths, num_tags, seed=3)
+    labels = torch.tensor([[1, 2, 0, 3], [3, 4, 4, -100], [0, -100, -100, -100]])
+    nll = crf.neg_log_likelihood(emissions, labels, mask)
+    for b, length in enumerate(lengths):
+        valid = all_paths(num_tags, length, valid_only=True)
+        scores = path_scores(crf, emissions[b], valid)
+        gold = path_scores(crf, emissions[b], labels[b : b + 1, :length])[0]
+        torch.testing.assert_close(nll[b].double(), scores.logsumexp(0) - gold, rtol=1e-5, atol=1e-4)
+        assert crf.decode(emissions, mask)[b] == valid[scores.argmax()].tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The model.
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ."
+
+
+def tiny_config(**overrides) -> BiLSTMCRFConfig:
+    settings = {
+        "vocab_size": 40,
+        "word_embedding_dim": 12,
+        "lstm_hidden_size": 10,
+        "char_encoder": "cnn",
+        "char_alphabet": ALPHABET,
+        "char_embedding_dim": 6,
+        "char_hidden_size": 8,
+        "max_word_length": 8,
+        "dropout": 0.1,
+        "id2label": dict(enumerate(BIO_LABELS)),
+        "label2id": {label: i for i, label in enumerate(BIO_LABELS)},
+    }
+    return BiLSTMCRFConfig(**{**settings, **overrides})
+
+
+def padded_batch(seed: int = 0):
+    torch.manual_seed(seed)
+    lengths = [6, 3, 1, 5]
+    mask = (torch.arange(6) < torch.tensor(lengths).unsqueeze(1)).long()
+    input_ids = torch.randint(1, 40, (4, 6)).masked_fill(mask == 0, 0)
+    labels = torch.randint(0, len(BIO_LABELS), (4, 6)).masked_fill(mask == 0, -100)
+    return input_ids, mask, labels, lengths
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm", None])
+def test_logits_argmax_is_the_viterbi_path(char_encoder):
+    model = BiLSTMCRFForTokenClassification(tiny_config(char_encoder=char_encoder, constrain_bio_transitions=True))
+    if char_encoder:
+        model.set_word_vocabulary({f"w{i}": i for i in range(40)})
+    model.eval()
+    input_ids, mask, _, lengths = padded_batch()
+    logits = model(input_ids, attention_mask=mask).logits
+    decoded = model.decode(input_ids, attention_mask=mask)
+    assert logits.shape == (4, 6, len(BIO_LABELS))
+    assert [row[:n] for row, n in zip(logits.argmax(-1).tolist(), lengths)] == decoded
+    assert all(is_valid_bio(tags) for tags in decoded)
+    assert logits[mask == 0].eq(0).all()
+
+
+def test_padding_does_not_change_a_sentence():
+    model = BiLSTMCRFForTokenClassification(tiny_config(char_encoder="lstm")).eval()
+    model.set_word_vocabulary({f"w{i}": i for i in range(40)})
+    input_ids, mask, labels, lengths = padded_batch(seed=1)
+    batched = model(input_ids, attention_mask=mask, labels=labels)
+    single_losses = []
+    for b, n in enumerate(lengths):
+        alone = model(input_ids[b : b + 1, :n], labels=labels[b : b + 1, :n])
+        torch.testing.assert_close(batched.logits[b, :n], alone.logits[0], rtol=1e-5, atol=1e-5)
+        single_losses.append(alone.loss)
+    torch.testing.assert_close(batched.loss, torch.stack(single_losses).mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_vocabulary_table_gives_the_same_features_as_explicit_char_ids():
+    model = BiLSTMCRFForTokenClassification(tiny_config()).eval()
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{word: i + 2 for i, word in enumerate(["John", "lives", "in", "Paris", "."])}}
+    model.set_word_vocabulary(vocab, special_tokens=["[PAD]", "[UNK]"])
+    words = ["John", "lives", "in", "Paris", "."]
+    input_ids = torch.tensor([[vocab[word] for word in words]])
+    char_ids = words_to_char_ids(words, ALPHABET, 8).unsqueeze(0)
+    assert char_ids[0, 0].tolist() == [ALPHABET.index(c) + 2 for c in "John"] + [0, 0, 0, 0]
+    torch.testing.assert_close(model(input_ids).logits, model(input_ids, char_ids=char_ids).logits)
+    # An unknown word keeps its characters only through char_ids.
+    unknown = torch.tensor([[1]])
+    assert not torch.equal(
+        model(unknown).logits, model(unknown, char_ids=words_to_char_ids(["Zed"], ALPHABET, 8)[None]).logits
+    )
+
+
+def test_left_padding_is_rejected():
+    model = BiLSTMCRFForTokenClassification(tiny_config())
+    with pytest.raises(ValueError, match="right-padded"):
+        model(torch.tensor([[0, 5, 6]]), attention_mask=torch.tensor([[0, 1, 1]]))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    config = tiny_config(char_encoder="lstm", constrain_bio_transitions=True)
+    model = BiLSTMCRFForTokenClassification(config).eval()
+    model.set_word_vocabulary({f"w{i}": i for i in range(40)})
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, BiLSTMCRFForTokenClassification)
+    saved_config, loaded_config = model.config.to_dict(), loaded.config.to_dict()
+    loaded_config["_name_or_path"] = saved_config["_name_or_path"]
+    assert loaded_config == saved_config
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    # Not saved, rebuilt from the config when loading.
+    assert torch.equal(loaded.crf.allowed_transitions, model.crf.allowed_transitions)
+    assert not loaded.crf.allowed_transitions.all()
+    input_ids, mask, labels, _ = padded_batch()
+    expected, actual = model(input_ids, mask, labels=labels), loaded(input_ids, mask, labels=labels)
+    assert torch.equal(expected.logits, actual.logits) and torch.equal(expected.loss, actual.loss)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A trained tagger behind pipeline("token-classification"), in process and as remote code.
+
+SENTENCES = [
+    ("John Smith lives in Paris.", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    ("Mary works in London.", ["B-PER", "O", "O", "B-LOC", "O"]),
+    ("Paris welcomes Mary Jones.", ["B-LOC", "O", "B-PER", "I-PER", "O"]),
+]
+
+
+def word_level_tokenizer() -> PreTrainedTokenizerFast:
+    pre_tokenizer = pre_tokenizers.Whitespace()  # splits punctuation too, and keeps character offsets
+    words = sorted({word for text, _ in SENTENCES for word, _ in pre_tokenizer.pre_tokenize_str(text)})
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{word: i + 2 for i, word in enumerate(words)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizer
+    backend.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces when pipeline() prints them
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny constrained tagger with character features, overfitted to SENTENCES."""
+    tokenizer = word_level_tokenizer()
+    config = tiny_config(vocab_size=len(tokenizer), constrain_bio_transitions=True)
+    torch.manual_seed(0)
+    model = BiLSTMCRFForTokenClassification(config)
+    model.set_word_vocabulary(tokenizer.get_vocab(), tokenizer.all_special_tokens)
+    batch = tokenizer([text for text, _ in SENTENCES], padding=True, return_tensors="pt")
+    label2id = config.label2id
+    labels = torch.full_like(batch["input_ids"], -100)
+    for b, (_, tags) in enumerate(SENTENCES):
+        assert len(tags) == int(batch["attention_mask"][b].sum())  # one token per word
+        labels[b, : len(tags)] = torch.tensor([label2id[tag] for tag in tags])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(60):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return model.eval(), tokenizer, losses
+
+
+def test_loss_decreases(trained):
+    _, _, losses = trained
+    assert losses[-1] < 0.05 * losses[0], losses
+
+
+def expected_entities(text: str, tags: list[str]) -> list[tuple[str, str]]:
+    words = pre_tokenizers.Whitespace().pre_tokenize_str(text)
+    entities = []
+    for (word, (start, end)), tag in zip(words, tags):
+        if tag.startswith("B-"):
+            entities.append([tag[2:], start, end])
+        elif tag.startswith("I-"):
+            entities[-1][2] = end
+    return [(kind, text[start:end]) for kind, start, end in entities]
+
+
+def test_pipeline_groups_entities_with_character_offsets(trained):
+    model, tokenizer, _ = trained
+    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
+    texts = [text for text, _ in SENTENCES]
+    for results in (tagger(texts), tagger(texts, batch_size=3)):  # batch_size=3 pads inside the pipeline
+        for (text, tags), entities in zip(SENTENCES, results):
+            assert [(e["entity_group"], text[e["start"] : e["end"]]) for e in entities] == expected_entities(text, tags)
+            assert all(e["word"] == text[e["start"] : e["end"]] for e in entities)
+            assert all(0.5 < e["score"] <= 1.0 for e in entities)
+    first = tagger(texts[0])[0]
+    assert (first["entity_group"], first["start"], first["end"], first["word"]) == ("PER", 0, 10, "John Smith")
+
+
+def test_remote_code_loads_without_nlpkit(trained, tmp_path):
+    model, tokenizer, _ = trained
+    folder = tmp_path / "tagger"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForTokenClassification"].startswith("modeling_bilstm_crf.")
+    texts = [text for text, _ in SENTENCES]
+    code = f"""
+        import json
+        from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+        folder = {str(folder)!r}
+        model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)  # it reads the custom config
+        logits = model(**tokenizer({texts!r}, padding=True, return_tensors="pt")).logits
+        tagger = pipeline("token-classification", model=folder, trust_remote_code=True, aggregation_strategy="simple")
+        entities = [[(e["entity_group"], e["start"], e["end"]) for e in found] for found in tagger({texts!r})]
+        print(json.dumps({{"class": type(model).__module__, "logits": logits.tolist(), "entities": entities}}))
+    """
+    result = last_json_line(run_without_nlpkit(code, tmp_path))
+    assert "nlpkit" not in result["class"]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    torch.testing.assert_close(torch.tensor(result["logits"]), model(**batch).logits, rtol=0, atol=0)
+    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
+    here = [[[e["entity_group"], e["start"], e["end"]] for e in found] for found in tagger(texts)]
+    assert result["entities"] == here and any(here)
+
+
+def test_trainer_trains_and_predicts_viterbi_paths(tmp_path):
+    from datasets import Dataset
+    from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
+
+    tokenizer = word_level_tokenizer()
+    config = tiny_config(vocab_size=len(tokenizer), constrain_bio_transitions=True)
+    model = BiLSTMCRFForTokenClassification(config)
+    model.set_word_vocabulary(tokenizer.get_vocab(), tokenizer.all_special_tokens)
+    rows = [tokenizer(text) | {"labels": [config.label2id[tag] for tag in tags]} for text, tags in SENTENCES]
+    dataset = Dataset.from_list(rows)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=2,
+        per_device_eval_batch_size=2,  # two batches of different lengths: Trainer pads logits with -100
+        learning_rate=0.05,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=dataset, data_collator=DataCollatorForTokenClassification(tokenizer)
+    )
+    assert trainer.train().training_loss > 0
+    prediction = trainer.predict(dataset)
+    assert prediction.metrics["test_loss"] > 0
+    model.eval()
+    for row, logits in zip(rows, prediction.predictions):
+        length = len(row["input_ids"])
+        expected = model.decode(torch.tensor([row["input_ids"]]))[0]
+        assert logits[:length].argmax(-1).tolist() == expected
