@@ -318,7 +318,7 @@ def test_loss_decreases(trained):
 def expected_entities(text: str, tags: list[str]) -> list[tuple[str, str]]:
     words = pre_tokenizers.Whitespace().pre_tokenize_str(text)
     entities = []
-    for (word, (start, end)), tag in zip(words, tags):
+    for (_word, (start, end)), tag in zip(words, tags):
         if tag.startswith("B-"):
             entities.append([tag[2:], start, end])
         elif tag.startswith("I-"):
