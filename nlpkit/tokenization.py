@@ -29,10 +29,6 @@ TOKENIZER_KINDS: tuple[str, ...] = ("word", "char", "bpe", "byte_bpe")
 # training decodes exactly; words and merges seen once are mostly noise, and dropping them trains the unk embedding.
 _DEFAULT_MIN_FREQUENCY = {"word": 2, "char": 1, "bpe": 2, "byte_bpe": 2}
 
-# A prefix no word-level token can start with: the `Whitespace` pre-tokeniser yields runs of word characters or runs
-# of other non-space characters, never "#" followed by "_". The WordPiece decoder then puts a space before every token.
-_NO_SUBWORD_PREFIX = "#_"
-
 # Applied in order to the space-joined tokens of a word-level tokenizer, to re-attach punctuation and clitics.
 _WORD_DETOKENIZE_RULES = (
     (r"(?<=\w) ' (?=(?:s|m|t|re|ve|ll|d)\b)", "'"),  # it ' s -> it's, don ' t -> don't
@@ -59,6 +55,7 @@ def train_tokenizer(
     special_tokens: Sequence[str] = (),
     model_max_length: int | None = None,
     padding_side: Literal["right", "left"] = "right",
+    split_punctuation: bool = True,
 ) -> PreTrainedTokenizerFast:
     """Train a tokenizer of the given kind on `texts` and wrap it as a fast tokenizer.
 
@@ -77,6 +74,9 @@ def train_tokenizer(
         special_tokens: extra special tokens (never split, skipped by `decode(skip_special_tokens=True)`).
         model_max_length: the longest input the model accepts (used by `truncation=True`); unlimited if None.
         padding_side: `"right"` or `"left"`.
+        split_punctuation: `word` only: split punctuation off words ("film," -> "film", ","). With False, text is
+            split on whitespace only, so each word given with `is_split_into_words=True` is exactly one token
+            (what a word-level tagger wants for CoNLL-style input).
     """
     if kind not in TOKENIZER_KINDS:
         raise ValueError(f"kind must be one of {TOKENIZER_KINDS}, got {kind!r}")
@@ -92,7 +92,9 @@ def train_tokenizer(
     if nfkc is None:
         nfkc = kind in ("word", "bpe")
 
-    backend = new_tokenizer(kind, unk_token=unk_token, lowercase=lowercase, nfkc=nfkc)
+    backend = new_tokenizer(
+        kind, unk_token=unk_token, lowercase=lowercase, nfkc=nfkc, split_punctuation=split_punctuation
+    )
     backend.train_from_iterator(texts, trainer=_trainer(kind, vocab_size, min_frequency, all_special))
     return wrap_tokenizer(
         backend,
@@ -108,15 +110,23 @@ def train_tokenizer(
     )
 
 
-def new_tokenizer(kind: TokenizerKind, unk_token: str, lowercase: bool = False, nfkc: bool = True) -> Tokenizer:
+def new_tokenizer(
+    kind: TokenizerKind,
+    unk_token: str,
+    lowercase: bool = False,
+    nfkc: bool = True,
+    split_punctuation: bool = True,
+) -> Tokenizer:
     """An untrained `tokenizers.Tokenizer` of the given kind: model, normaliser, pre-tokeniser and decoder."""
     if kind == "word":
         tokenizer = Tokenizer(models.WordLevel(unk_token=unk_token))
-        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        # Whitespace: runs of word characters or of punctuation; WhitespaceSplit: whatever lies between spaces.
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit()
         tokenizer.decoder = decoders.Sequence(
             [
-                decoders.WordPiece(prefix=_NO_SUBWORD_PREFIX, cleanup=False),  # joins tokens with spaces
-                decoders.Fuse(),  # one string, so the rules below see neighbouring tokens
+                decoders.Replace(Regex(r"\z"), " "),  # a space after every token...
+                decoders.Fuse(),  # ...joined into one string, so the rules below see neighbouring tokens...
+                decoders.Strip(" ", 0, 1),  # ...but not after the last one
                 *(decoders.Replace(Regex(pattern), content) for pattern, content in _WORD_DETOKENIZE_RULES),
             ]
         )

@@ -137,6 +137,14 @@ def test_word_kind_accepts_pre_split_words():
     assert batch.word_ids(1)[:2] == [0, 1] and batch.word_ids(1)[2:] == [None] * 7
 
 
+def test_word_kind_can_keep_each_pre_split_word_whole():
+    tokenizer = train_tokenizer(["EU rejects U.S. call .", "U.S. call"] * 2, kind="word", split_punctuation=False)
+    encoding = tokenizer(["U.S.", "rejects", "1-0", "call", "."], is_split_into_words=True)
+    assert tokenizer.convert_ids_to_tokens(encoding["input_ids"]) == ["U.S.", "rejects", "<unk>", "call", "."]
+    assert encoding.word_ids() == [0, 1, 2, 3, 4]
+    assert tokenizer.decode(encoding["input_ids"]) == "U.S. rejects <unk> call."
+
+
 def test_invalid_options_are_rejected():
     with pytest.raises(ValueError, match="kind"):
         train_tokenizer(CORPUS, kind="sentencepiece")

@@ -114,6 +114,7 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
         mask = attention_mask.bool()
         lengths = mask.sum(dim=1).cpu()  # pack_padded_sequence wants lengths on the CPU
         empty_rows = lengths == 0
+        has_empty_rows = bool(empty_rows.any())
 
         # pack_padded_sequence takes the first `length` positions of each row, so move the tokens of rows that are
         # not right-padded (left padding, holes) to the front. A stable sort of "is padding" keeps token order.
@@ -131,11 +132,11 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
         if token_positions is not None:  # back to the caller's positions; padding outputs are zeros
             index = token_positions.unsqueeze(-1).expand_as(hidden)
             hidden = torch.empty_like(hidden).scatter_(1, index, hidden)
-        if empty_rows.any():  # such rows ran over one padding token (length clamped to 1): drop that output
+        if has_empty_rows:  # such rows ran over one padding token (length clamped to 1): drop that output
             hidden = hidden.masked_fill(~mask.unsqueeze(-1), 0.0)
 
-        pooled = self._pool(hidden, mask, lengths.to(hidden.device), final_state)
-        if empty_rows.any():
+        pooled = self._pool(hidden, mask, lengths, final_state)
+        if has_empty_rows:
             pooled = pooled.masked_fill(empty_rows.to(pooled.device).unsqueeze(-1), 0.0)
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
@@ -143,7 +144,7 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
         self,
         hidden: torch.Tensor,
         mask: torch.Tensor,
-        lengths: torch.Tensor,
+        lengths: torch.Tensor,  # on the CPU
         final_state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         pooling = self.config.pooling
@@ -157,7 +158,7 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
         if pooling == "max":
             return hidden.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
         # mean: padding outputs are already zeros
-        return hidden.sum(dim=1) / lengths.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
+        return hidden.sum(dim=1) / lengths.clamp(min=1).unsqueeze(-1).to(hidden.device, hidden.dtype)
 
 
 class LSTMClassifierForSequenceClassification(LSTMClassifierPreTrainedModel):
