@@ -54,7 +54,7 @@ def _init_recurrent_weights(rnn: nn.RNNBase, forget_bias: float) -> None:
     for name, param in rnn.named_parameters():
         if getattr(param, "_is_hf_initialized", False):  # loaded from a checkpoint
             continue
-        value = torch.empty_like(param)
+        value = torch.empty(param.shape, dtype=torch.float32, device=param.device)  # QR needs float32
         if name.startswith("weight_ih"):
             for gate in value.chunk(num_gates, dim=0):
                 nn.init.xavier_uniform_(gate)
