@@ -37,7 +37,7 @@ class LSTMClassifierConfig(PreTrainedConfig):
         num_layers: int = 1,
         cell: str = "lstm",
         bidirectional: bool = True,
-        pooling: str = "max",
+        pooling: str = "last",
         embedding_dropout: float = 0.3,
         rnn_dropout: float = 0.3,
         classifier_dropout: float = 0.5,
