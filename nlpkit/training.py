@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 import transformers
 import yaml
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
@@ -31,6 +32,33 @@ logger = logging.getLogger("nlpkit")
 
 
 @dataclass
+class TrainingArguments(transformers.TrainingArguments):
+    """transformers' TrainingArguments plus nlpkit's run options."""
+
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
+    )
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Ends training once ``minutes`` of training have passed (checked after each optimizer step)."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.started: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.started >= self.seconds:
+            if not control.should_training_stop:
+                logger.info("Time budget of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
+            control.should_training_stop = True
+
+
+@dataclass
 class RunState:
     """What :func:`start_run` found out before any long work: the checkpoint to resume from, if any."""
 
@@ -38,7 +66,7 @@ class RunState:
     resume_checkpoint: str | None
 
 
-def start_run(parsed: ParsedConfig, training_args: TrainingArguments) -> RunState:
+def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArguments) -> RunState:
     """Set up logging and the seed, and check the output folder, before any data or model loads."""
     _setup_logging(training_args)
     if parsed.config_file is not None:
@@ -90,7 +118,10 @@ def train_and_save(
     (transformers' LM losses do). When it does not (classification heads), the Trainer must not pass it: under DDP it
     would multiply a per-rank mean loss by the world size.
     """
-    training_args = next(arg for arg in parsed.args if isinstance(arg, TrainingArguments))
+    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    callbacks = list(callbacks)
+    if getattr(training_args, "max_train_minutes", None):
+        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes))
     trainer = trainer_class(
         model=model,
         args=training_args,
@@ -99,7 +130,7 @@ def train_and_save(
         processing_class=processing_class,
         data_collator=data_collator,
         compute_metrics=compute_metrics,
-        callbacks=list(callbacks),
+        callbacks=callbacks,
     )
     if not loss_uses_num_items_in_batch:
         trainer.model_accepts_loss_kwargs = False
@@ -165,7 +196,7 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def _setup_logging(training_args: TrainingArguments) -> None:
+def _setup_logging(training_args: transformers.TrainingArguments) -> None:
     level = logging.INFO if training_args.should_log else logging.WARNING
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -12,7 +12,7 @@ Any key of the config file can be overridden on the command line (`--learning_ra
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.cli import recipe_main
@@ -24,7 +24,7 @@ from nlpkit.tasks.classification import (
     load_data,
     run_text_classification,
 )
-from nlpkit.training import start_run
+from nlpkit.training import TrainingArguments, start_run
 
 CONFIGS = Path(__file__).resolve().parent / "configs" / "bert_sentiment"
 

@@ -1,0 +1,152 @@
+"""SST-2 sentiment with the packaged MiniLM: nlpkit's recipe defaults against a plain Trainer, side by side.
+
+    python benchmarks/bert_sentiment.py --data ../shared/datasets/sst2 [--budget_minutes 5]
+
+Prints one JSON line per system (train samples/s, dev accuracy, peak memory, training minutes) and a comparison
+line. Each system runs in its own subprocess, one after the other, so peak memory is its own and neither competes
+with the other for the CPU.
+
+- baseline: `Trainer` with default `TrainingArguments` (batch 8, lr 5e-5, 1 epoch, no length grouping) on the first
+  `--baseline_rows` training rows, then the dev set.
+- nlpkit: `recipes/bert_sentiment.py --config recipes/configs/bert_sentiment/sst2_local.yaml` (nlpkit's defaults for
+  SST-2 on a CPU) with training capped at `--budget_minutes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_baseline(data: Path, rows: int, output_dir: str) -> dict:
+    import numpy as np
+    import pandas as pd
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from nlpkit.pretrained import resolve_model_path
+
+    path = resolve_model_path(MODEL_ID)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+
+    def load(name: str, limit: int | None = None) -> Dataset:
+        frame = pd.read_csv(data / name, sep="\t", quoting=3, nrows=limit)
+        dataset = Dataset.from_pandas(frame.rename(columns={"label": "labels"}))
+        return dataset.map(lambda batch: tokenizer(batch["sentence"], truncation=True), batched=True)
+
+    train, dev = load("train.tsv", rows), load("dev.tsv")
+    args = TrainingArguments(output_dir=output_dir, report_to="none")  # defaults: what a newcomer gets
+    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
+    started = time.perf_counter()
+    metrics = trainer.train().metrics
+    minutes = (time.perf_counter() - started) / 60
+    predictions = trainer.predict(dev.remove_columns(["sentence"]))
+    accuracy = float((np.argmax(predictions.predictions, -1) == predictions.label_ids).mean())
+    return {
+        "system": "plain Trainer, default arguments",
+        "train_rows": len(train),
+        "train_samples_per_second": round(metrics["train_samples_per_second"], 1),
+        "train_minutes": round(minutes, 2),
+        "dev_accuracy": round(accuracy, 4),
+    }
+
+
+def run_nlpkit(data: Path, budget_minutes: float, output_dir: str) -> dict:
+    import runpy
+
+    main = runpy.run_path(str(REPO_ROOT / "recipes" / "bert_sentiment.py"))["main"]
+    started = time.perf_counter()
+    results = main(
+        [
+            "--config", str(REPO_ROOT / "recipes" / "configs" / "bert_sentiment" / "sst2_local.yaml"),
+            "--train_file", str(data / "train.tsv"),
+            "--validation_file", str(data / "dev.tsv"),
+            "--output_dir", output_dir,
+            "--max_train_minutes", str(budget_minutes),
+            "--eval_strategy", "no",
+            "--save_strategy", "no",
+            "--disable_tqdm", "true",
+        ]
+    )  # fmt: skip
+    return {
+        "system": "nlpkit recipe, sst2_local.yaml",
+        "train_rows": results["train_samples"],
+        "train_samples_per_second": round(results["train_samples_per_second"], 1),
+        "train_minutes": round(results["train_runtime"] / 60, 2),
+        "total_minutes": round((time.perf_counter() - started) / 60, 2),
+        "dev_accuracy": round(results["eval_accuracy"], 4),
+    }
+
+
+def worker(kind: str, data: Path, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as output_dir:
+        if kind == "baseline":
+            line = run_baseline(data, args.baseline_rows, output_dir)
+        else:
+            line = run_nlpkit(data, args.budget_minutes, output_dir)
+    line["peak_memory_mb"] = round(peak_memory_mb(), 1)
+    print("RESULT " + json.dumps(line), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="Folder with SST-2 train.tsv and dev.tsv.")
+    parser.add_argument("--budget_minutes", type=float, default=5.0, help="nlpkit's training time budget.")
+    parser.add_argument("--baseline_rows", type=int, default=4000, help="Training rows for the plain Trainer.")
+    parser.add_argument("--only", choices=["baseline", "nlpkit"], help="Run one system (default: both).")
+    parser.add_argument("--worker", choices=["baseline", "nlpkit"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for name in ("train.tsv", "dev.tsv"):
+        if not (args.data / name).is_file():
+            parser.error(f"{args.data / name} not found: --data must be the SST-2 folder (train.tsv, dev.tsv)")
+    if args.worker:
+        worker(args.worker, args.data, args)
+        return
+
+    lines = {}
+    for kind in [args.only] if args.only else ["baseline", "nlpkit"]:
+        command = [sys.executable, __file__, "--worker", kind, *sys.argv[1:]]
+        result = subprocess.run(command, capture_output=True, text=True)
+        found = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+        if result.returncode != 0 or not found:
+            sys.exit(f"{kind} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        lines[kind] = json.loads(found[-1])
+        print(json.dumps({"benchmark": "bert_sentiment", **lines[kind]}), flush=True)
+    if len(lines) == 2:
+        base, ours = lines["baseline"], lines["nlpkit"]
+        comparison = {
+            "benchmark": "bert_sentiment",
+            "comparison": "nlpkit / plain Trainer",
+            "dev_accuracy": [ours["dev_accuracy"], base["dev_accuracy"]],
+            "accuracy_gain": round(ours["dev_accuracy"] - base["dev_accuracy"], 4),
+            "train_samples_per_second_ratio": round(
+                ours["train_samples_per_second"] / base["train_samples_per_second"], 2
+            ),
+            "peak_memory_ratio": round(ours["peak_memory_mb"] / base["peak_memory_mb"], 2),
+            "nlpkit_train_minutes": ours["train_minutes"],
+        }
+        print(json.dumps(comparison), flush=True)
+
+
+if __name__ == "__main__":
+    main()
