@@ -2,6 +2,8 @@
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +11,8 @@ from tests.helpers import REPO_ROOT
 
 
 def test_ruff_clean():
-    ruff = shutil.which("ruff")
+    beside_python = Path(sys.executable).parent / "ruff"
+    ruff = str(beside_python) if beside_python.is_file() else shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     result = subprocess.run([ruff, "check", "."], cwd=REPO_ROOT, capture_output=True, text=True)
