@@ -44,6 +44,10 @@ class ModelArguments:
         default="sentence-transformers/all-MiniLM-L6-v2",
         metadata={"help": "Hub id or local folder of a pretrained BERT-family encoder."},
     )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Keep the pretrained word embeddings fixed (half of a small BERT's weights): faster steps."},
+    )
     dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
 
 
@@ -67,6 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
         id2label=data.id2label,
         label2id=data.label2id,
     )
+    if model_args.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     card = ModelCardInfo(
         pipeline_tag="text-classification",
         auto_class="AutoModelForSequenceClassification",
