@@ -330,7 +330,7 @@ class HubDouble:
                 if recursive or depth == 1:
                     entries.setdefault(folder, {"type": "directory", "oid": _folder_oid(folder), "size": 0})
             if recursive or len(parts) == 1:
-                entries[name] = _file_entry(name, blob)
+                entries[name] = _file_entry(blob)
         return _json([{"path": name, **entry} for name, entry in entries.items()])
 
     def preupload(self, request, query, repo, rev):
@@ -665,7 +665,7 @@ def _b64decode(text: Any, what: str) -> bytes:
         raise Rejected(400, f"{what} is not base64") from None
 
 
-def _file_entry(path: str, blob: Blob) -> dict:
+def _file_entry(blob: Blob) -> dict:
     entry: dict[str, Any] = {"type": "file", "oid": blob.git_oid, "size": len(blob.content)}
     if blob.lfs:
         entry["lfs"] = {"oid": blob.sha256, "size": len(blob.content), "pointerSize": 134}

@@ -25,6 +25,7 @@ import yaml
 from datasets import Dataset
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub.utils import get_session
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -370,6 +371,32 @@ def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_runs):
 def fresh_hub():
     with HubDouble(ACCOUNTS) as double:
         yield double
+
+
+def test_the_double_refuses_what_the_hub_refuses(fresh_hub, tmp_path):
+    """The double is strict, so a client that sends something wrong fails the tests above."""
+    auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+    with using_hub(fresh_hub.url, tmp_path):
+        api, session = HfApi(), get_session()
+        repo = api.create_repo("alice/strict").repo_id
+        with pytest.raises(ValueError, match="unknown pipeline_tag"):  # card metadata the Hub would not read
+            api.upload_file(path_or_fileobj=b"---\npipeline_tag: 3\n---\n", path_in_repo="README.md", repo_id=repo)
+        commit = f"{fresh_hub.url}/api/models/alice/strict/commit/main"
+        lfs_file = {"path": "w.bin", "algo": "sha256", "oid": "0" * 64, "size": 1}
+        lines = [{"key": "header", "value": {"summary": "s"}}, {"key": "lfsFile", "value": lfs_file}]
+        ndjson = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        answers = [
+            session.post(commit, headers=auth, content=ndjson),  # no content type
+            session.post(commit, headers={**auth, "Content-Type": "application/x-ndjson"}, content=ndjson),  # no upload
+            session.post(
+                f"{fresh_hub.url}/api/models/alice/strict/preupload/main", headers=auth, json={"files": [{"path": "a"}]}
+            ),  # noqa: E501
+            session.put(f"{fresh_hub.url}/storage/{'0' * 64}", headers=auth, content=b"x"),  # token sent to storage
+            session.post(f"{fresh_hub.url}/api/models/alice/strict/commit/main", content=ndjson),  # no token
+            session.get(f"{fresh_hub.url}/api/models/alice/strict/xet-write-token/main", headers=auth),  # Xet path
+        ]
+    assert [answer.status_code for answer in answers] == [400, 400, 400, 400, 401, 404]
+    assert len(fresh_hub.rejected) == 5 and fresh_hub.commits("alice/strict") == ["initial commit"]
 
 
 def push_fails(folder: Path, repo_id: str, capsys) -> str:
