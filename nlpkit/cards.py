@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCardData
 
 from nlpkit.io import atomic_write_text
+
+# The model id in the card's usage examples: `pipeline("...", model="ID"` and `.from_pretrained("ID"`.
+_USAGE_MODEL_ID = re.compile(r'(pipeline\("[^"]*", model=|\.from_pretrained\()"[^"]*"')
+LOCAL_FOLDER_ID = "path/to/this/folder"  # what the usage examples load when the card names no repo
 
 # Hyper-parameters worth showing on a card, in this order (all of them are in run_config.yaml).
 _CARD_HYPERPARAMETERS = (
@@ -85,7 +90,7 @@ def render_model_card(
         model_name=model_name,
         eval_results=eval_results or None,
     )
-    load_name = repo_id or "path/to/this/folder"
+    load_name = repo_id or LOCAL_FOLDER_ID
     trust = ", trust_remote_code=True" if info.remote_code else ""
     example = info.example_inputs[0] if info.example_inputs else "Hello world"
     lines = [
@@ -139,6 +144,12 @@ def render_model_card(
             "",
         ]
     return "\n".join(lines)
+
+
+def card_for_repo(text: str, repo_id: str) -> str:
+    """The card ``text`` with its usage examples loading ``repo_id`` (a card rendered for a local folder, or for
+    another repo, shows how to load the repo it is pushed to)."""
+    return _USAGE_MODEL_ID.sub(lambda match: f'{match.group(1)}"{repo_id}"', text)
 
 
 def write_model_card(output_dir: str | Path, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""The `nlpkit` command (`nlpkit predict ...`) and the error handling shared by every recipe's entry point."""
+"""The `nlpkit` command (`nlpkit predict`, `nlpkit push`) and the error handling of every recipe's entry point."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import DataError
+from nlpkit.hub import DEFAULT_COMMIT_MESSAGE, HubError, push_output_dir
 
-USER_ERRORS = (ConfigError, DataError)
+USER_ERRORS = (ConfigError, DataError, HubError)
 
 
 def recipe_main(main: Callable[[], Any]) -> None:
-    """Run a recipe's ``main``; a bad config or bad data ends it with a one-line message and exit status 2."""
+    """Run a recipe's ``main``; a bad config, bad data or a failed push end it with one line and exit status 2."""
     try:
         main()
     except USER_ERRORS as error:
@@ -42,6 +43,13 @@ def _predict(args: argparse.Namespace) -> None:
         print(format_predictions(predictions))
 
 
+def _push(args: argparse.Namespace) -> None:
+    url = push_output_dir(
+        args.output_dir, args.repo_id, private=True if args.private else None, commit_message=args.commit_message
+    )
+    print(url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlpkit", description="Use models trained with nlpkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: the pipeline's choice).")
     predict.set_defaults(handler=_predict)
+    push = commands.add_parser(
+        "push",
+        help="Push a finished output folder to the Hugging Face Hub.",
+        description="Push a finished output folder (weights, config and code, tokenizer, results, curves, card) to a "
+        "Hub model repo, created if needed, as one commit. The token comes from HF_TOKEN or `hf auth login`.",
+    )
+    push.add_argument("output_dir", help="A folder written by a recipe (checkpoints and temporary files stay local).")
+    push.add_argument("repo_id", help="user/name or org/name (a bare name goes to the token owner's namespace).")
+    push.add_argument("--private", action="store_true", help="Create the repo private (an existing repo is unchanged).")
+    push.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
+    push.set_defaults(handler=_push)
     return parser
 
 

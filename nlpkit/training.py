@@ -4,6 +4,9 @@ A recipe builds its model, tokenizer, datasets, collator and metrics, then calls
 folder ends up with the weights (safetensors), tokenizer, config, ``all_results.json``, ``run_config.yaml``, a model
 card ``README.md``, ``loss_curves.png`` and the Trainer's ``checkpoint-*`` folders. Final files are written beside
 their destination and renamed into place, so an interrupted run never leaves a half-written file.
+
+With ``push_to_hub``, :func:`start_run` checks the token and the Hub before anything loads, and the finished folder
+is pushed once everything is saved (see :mod:`nlpkit.hub`); the Trainer itself never pushes.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import datasets
 import transformers
 import yaml
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import HubStrategy, get_last_checkpoint
 
 from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
 from nlpkit.config import ConfigError, ParsedConfig
+from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
 from nlpkit.io import atomic_write_json, atomic_write_text, move_folder_contents
 from nlpkit.plots import plot_loss_curves
 
@@ -60,10 +64,12 @@ class TimeBudgetCallback(TrainerCallback):
 
 @dataclass
 class RunState:
-    """What :func:`start_run` found out before any long work: the checkpoint to resume from, if any."""
+    """What :func:`start_run` found out before any long work: the checkpoint to resume from, if any, and where to
+    push the finished run (``push_to_hub``; set on the main process only)."""
 
     output_dir: Path
     resume_checkpoint: str | None
+    hub: HubTarget | None = None
 
 
 def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArguments) -> RunState:
@@ -91,8 +97,37 @@ def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArgument
             f"output_dir {output_dir} already holds {Path(last).name}: pass --resume_from_checkpoint auto to "
             "continue that run, or choose another --output_dir"
         )
+    hub = _prepare_push(training_args, output_dir)
     transformers.set_seed(training_args.seed)
-    return RunState(output_dir=output_dir, resume_checkpoint=resume)
+    return RunState(output_dir=output_dir, resume_checkpoint=resume, hub=hub)
+
+
+def _prepare_push(training_args: transformers.TrainingArguments, output_dir: Path) -> HubTarget | None:
+    """With ``push_to_hub``: check the Hub access now (main process), and keep the Trainer from pushing by itself."""
+    if not training_args.push_to_hub:
+        return None
+    if getattr(training_args.hub_strategy, "value", training_args.hub_strategy) in (
+        HubStrategy.CHECKPOINT.value,
+        HubStrategy.ALL_CHECKPOINTS.value,
+    ):
+        raise ConfigError(
+            "hub_strategy: nlpkit pushes the finished run once, without checkpoints; resume from the checkpoints "
+            "in output_dir instead (remove hub_strategy)"
+        )
+    if training_args.hub_revision:
+        raise ConfigError("hub_revision: nlpkit pushes to the main branch (remove hub_revision)")
+    # Seeing push_to_hub, the Trainer (5.23) creates the repo when built, then pushes output_dir in the background at
+    # every checkpoint ("Training in progress, step N") and from save_model() ("Model save"), with its own card, its
+    # pickled training_args.bin and nlpkit's .saving staging folder. nlpkit pushes the finished folder itself
+    # (save_outputs), so the Trainer is told not to.
+    training_args.push_to_hub = False
+    if training_args.process_index != 0:
+        return None
+    target = check_hub_access(
+        training_args.hub_model_id or output_dir.absolute().name, private=training_args.hub_private_repo
+    )
+    logger.info("The finished run will be pushed to %s", target.url)
+    return target
 
 
 def train_and_save(
@@ -119,6 +154,8 @@ def train_and_save(
     would multiply a per-rank mean loss by the world size.
     """
     training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    if training_args.push_to_hub:  # start_run turns it off: nlpkit pushes the finished run, the Trainer never does
+        raise ValueError("push_to_hub is still on: call start_run first (it checks the Hub access)")
     callbacks = list(callbacks)
     if getattr(training_args, "max_train_minutes", None):
         callbacks.append(TimeBudgetCallback(training_args.max_train_minutes))
@@ -157,7 +194,7 @@ def train_and_save(
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
     trainer.log_metrics("all", results)
-    save_outputs(trainer, parsed, card, results, card_extra_hyperparameters)
+    save_outputs(trainer, parsed, card, results, card_extra_hyperparameters, hub=run.hub)
     return trainer, results
 
 
@@ -167,8 +204,10 @@ def save_outputs(
     card: ModelCardInfo,
     results: dict[str, Any],
     card_extra_hyperparameters: dict[str, Any] | None = None,
+    hub: HubTarget | None = None,
 ) -> None:
-    """Write weights, tokenizer, config, results, run config, card and curves into the output folder."""
+    """Write weights, tokenizer, config, results, run config, card and curves into the output folder; then, given a
+    ``hub`` target, push the folder there (main process)."""
     output_dir = Path(trainer.args.output_dir)
     staging = output_dir / ".saving"
     trainer.save_model(str(staging))  # every rank takes part (FSDP/DeepSpeed gather weights); rank 0 writes
@@ -182,9 +221,15 @@ def save_outputs(
     plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
     hyperparameters = card_hyperparameters(trainer.args, card_extra_hyperparameters)
     model_name = trainer.args.hub_model_id or output_dir.name
-    text = render_model_card(card, model_name=model_name, results=results, hyperparameters=hyperparameters)
+    repo_id = hub.repo_id if hub is not None else None
+    text = render_model_card(
+        card, model_name=model_name, results=results, hyperparameters=hyperparameters, repo_id=repo_id
+    )
     write_model_card(output_dir, text)
     logger.info("Saved the model, tokenizer, results, card and curves in %s", output_dir)
+    if hub is not None:
+        message = f"{type(trainer.model).__name__} trained with nlpkit for {trainer.state.global_step} steps"
+        push_output_dir(output_dir, hub.repo_id, private=hub.private, endpoint=hub.endpoint, commit_message=message)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -206,5 +251,7 @@ def _setup_logging(training_args: transformers.TrainingArguments) -> None:
         force=True,
     )
     transformers.utils.logging.set_verbosity(logging.WARNING)  # the Trainer's progress bar and logs still show
+    for client in ("httpx", "httpx2"):  # huggingface_hub's HTTP clients log every request at INFO
+        logging.getLogger(client).setLevel(logging.WARNING)
     datasets.utils.logging.set_verbosity(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,543 @@
+"""Publishing through the Hub, end to end, against a local double of the Hub API (tests/hub_double.py).
+
+Each model family is trained (tiny), pushed, downloaded with `snapshot_download` into an empty cache and loaded in a
+fresh process where nlpkit cannot be imported: its outputs must equal the local model's. Then the failures: offline,
+no network, 401, 403, 404, each a one-line error that says what to do, with the output folder left as it was and the
+token nowhere in a file, a card, a config or a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import secrets
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from datasets import Dataset
+from huggingface_hub import HfApi, constants
+from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub.utils import get_session
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    pipeline,
+)
+
+import nlpkit  # noqa: F401  (registers nlpkit's architectures)
+from nlpkit import cli
+from nlpkit.cards import ModelCardInfo
+from nlpkit.config import ConfigError, parse_args
+from nlpkit.hub import HubError, push_output_dir
+from nlpkit.models.bilstm_crf import BiLSTMCRFConfig, BiLSTMCRFForTokenClassification
+from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
+from nlpkit.tasks.classification import accuracy_and_f1
+from nlpkit.tokenization import train_tokenizer
+from nlpkit.training import RunState, TrainingArguments, start_run, train_and_save
+from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
+from tests.hub_double import Account, HubDouble
+
+# Fresh tokens each session, so finding one in a file can only mean it leaked there.
+WRITE_TOKEN = f"hf_write{secrets.token_hex(12)}"
+READ_TOKEN = f"hf_read{secrets.token_hex(12)}"
+ACCOUNTS = {WRITE_TOKEN: Account("alice", orgs=("nlpkit-org",)), READ_TOKEN: Account("alice", role="read")}
+
+REVIEWS = [
+    ("a truly great film", "positive"),
+    ("boring and far too long", "negative"),
+    ("great acting , great story", "positive"),
+    ("a dull , boring mess", "negative"),
+]
+SENTENCES = [
+    ("John Smith lives in Paris .", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    ("Mary went to London .", ["B-PER", "O", "O", "B-LOC", "O"]),
+    ("Paris is far from London .", ["B-LOC", "O", "O", "O", "B-LOC", "O"]),
+    ("John met Mary Smith .", ["B-PER", "O", "B-PER", "I-PER", "O"]),
+]
+REVIEW_TEXTS = [text for text, _ in REVIEWS]
+SENTENCE_TEXTS = [text for text, _ in SENTENCES]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+BERT_TEXTS = ["What a wonderful day!", "This is awful."]
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with HubDouble(ACCOUNTS) as double:
+        yield double
+
+
+@contextmanager
+def using_hub(endpoint: str, home: Path, token: str | None = WRITE_TOKEN):
+    """Point this process's huggingface_hub at ``endpoint`` (its settings are read at import: patch them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(constants, "ENDPOINT", endpoint)
+        patch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        patch.setattr(constants, "HF_HUB_OFFLINE", False)
+        patch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the double speaks LFS, not Xet
+        patch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))  # no login cache unless a test writes one
+        patch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+        if token is None:
+            patch.delenv("HF_TOKEN", raising=False)
+        else:
+            patch.setenv("HF_TOKEN", token)
+        yield
+
+
+def subprocess_env(hub: HubDouble, home: Path, token: str = WRITE_TOKEN) -> dict[str, str]:
+    return {
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": token,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(home / "empty_cache"),
+        "HF_HUB_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def files_containing(files: dict[str, bytes], secret: str) -> list[str]:
+    return [name for name, content in files.items() if secret.encode() in content]
+
+
+def card_metadata(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])
+
+
+def model_index_metrics(metadata: dict) -> dict[str, float]:
+    return {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"] if "type" in m}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The three families, trained and pushed.
+
+
+@pytest.fixture(scope="module")
+def bert_run(hub, tmp_path_factory):
+    """The BERT recipe with push_to_hub: trains 2 steps, saves, pushes; the token is in HF_TOKEN only."""
+    root = tmp_path_factory.mktemp("bert")
+    output_dir = root / "out"
+    command = [
+        sys.executable, str(REPO_ROOT / "recipes" / "bert_sentiment.py"), "--output_dir", str(output_dir),
+        "--max_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "8", "--max_seq_length", "32",
+        "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "2",
+        "--logging_steps", "1", "--sample_texts", "nice", "--push_to_hub", "true", "--hub_model_id", "alice/bert-tiny",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **subprocess_env(hub, root / "home")}
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return output_dir, result
+
+
+def train_tiny(output_dir: Path, model, tokenizer, rows: list[dict], collator, compute_metrics, card: ModelCardInfo):
+    """What a recipe does after building model and data: train_and_save (4 steps, one checkpoint, an evaluation)."""
+    argv = ["--output_dir", str(output_dir), "--max_steps", "4", "--learning_rate", "0.05",
+            "--per_device_train_batch_size", "2", "--save_strategy", "steps", "--save_steps", "4",
+            "--eval_strategy", "no", "--logging_steps", "1"]  # fmt: skip
+    parsed = parse_args([TrainingArguments], argv)
+    dataset = Dataset.from_list(rows)
+    torch.manual_seed(0)
+    train_and_save(
+        parsed=parsed,
+        run=RunState(output_dir=output_dir, resume_checkpoint=None),
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=dataset,
+        eval_dataset=dataset,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+        card=card,
+    )
+
+
+def token_accuracy(prediction) -> dict[str, float]:
+    predicted, labels = prediction.predictions.argmax(-1), prediction.label_ids
+    return {"accuracy": float((predicted == labels)[labels != -100].mean())}
+
+
+@pytest.fixture(scope="module")
+def custom_runs(hub, tmp_path_factory):
+    """The LSTM classifier and the BiLSTM-CRF tagger (remote code), trained, saved, then pushed with `nlpkit push`."""
+    root = tmp_path_factory.mktemp("custom")
+
+    tokenizer = train_tokenizer([text for text, _ in REVIEWS] * 2, kind="word", vocab_size=100)
+    config = LSTMClassifierConfig(
+        vocab_size=len(tokenizer), embedding_dim=8, hidden_size=6, num_labels=2, pad_token_id=tokenizer.pad_token_id,
+        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    rows = [tokenizer(text) | {"labels": config.label2id[label]} for text, label in REVIEWS]
+    card = ModelCardInfo("text-classification", "AutoModelForSequenceClassification", "Text Classification",
+                         tags=["lstm"], remote_code=True, example_inputs=["a great film"])  # fmt: skip
+    lstm_model = LSTMClassifierForSequenceClassification(config)
+    train_tiny(root / "lstm", lstm_model, tokenizer, rows, DataCollatorWithPadding(tokenizer), accuracy_and_f1(), card)
+
+    words = [text for text, _ in SENTENCES]
+    tagger_tokenizer = train_tokenizer(words, kind="word", min_frequency=1, split_punctuation=False)
+    config = BiLSTMCRFConfig(
+        vocab_size=len(tagger_tokenizer), word_embedding_dim=12, lstm_hidden_size=10, char_encoder="cnn",
+        char_alphabet="".join(sorted(set("".join(words)) - {" "})), char_embedding_dim=6, char_hidden_size=8,
+        max_word_length=8, dropout=0.1, constrain_bio_transitions=True,
+        id2label=dict(enumerate(TAGS)), label2id={tag: i for i, tag in enumerate(TAGS)},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    crf_model = BiLSTMCRFForTokenClassification(config)
+    crf_model.set_word_vocabulary(tagger_tokenizer.get_vocab(), tagger_tokenizer.all_special_tokens)
+    rows = [tagger_tokenizer(text) | {"labels": [config.label2id[tag] for tag in tags]} for text, tags in SENTENCES]
+    assert all(len(row["input_ids"]) == len(row["labels"]) for row in rows)  # one token per word
+    card = ModelCardInfo("token-classification", "AutoModelForTokenClassification", "Token Classification",
+                         tags=["ner", "crf"], remote_code=True, example_inputs=["John lives in Paris ."])  # fmt: skip
+    collator = DataCollatorForTokenClassification(tagger_tokenizer)
+    train_tiny(root / "crf", crf_model, tagger_tokenizer, rows, collator, token_accuracy, card)
+
+    runs = {"lstm": root / "lstm", "crf": root / "crf"}
+    digests = {name: folder_digest(folder) for name, folder in runs.items()}
+    with using_hub(hub.url, root):
+        cli.main(["push", str(runs["lstm"]), "alice/lstm-tiny"])
+        cli.main(["push", str(runs["crf"]), "nlpkit-org/crf-tiny", "--private"])
+    assert {name: folder_digest(folder) for name, folder in runs.items()} == digests  # pushing only reads
+    return runs
+
+
+@pytest.fixture(scope="module")
+def loaded_without_nlpkit(hub, bert_run, custom_runs, tmp_path_factory):
+    """One fresh process without nlpkit: snapshot_download each repo into an empty cache, load it, run pipeline()."""
+    tmp_path = tmp_path_factory.mktemp("no_nlpkit")
+    cases = [
+        ("alice/bert-tiny", "AutoModelForSequenceClassification", "text-classification", BERT_TEXTS),
+        ("alice/lstm-tiny", "AutoModelForSequenceClassification", "text-classification", [t for t, _ in REVIEWS]),
+        ("nlpkit-org/crf-tiny", "AutoModelForTokenClassification", "token-classification", [t for t, _ in SENTENCES]),
+    ]
+    code = f"""
+        import json, os, torch, transformers
+        from huggingface_hub import snapshot_download
+        results = {{}}
+        for repo, auto_class, task, texts in {cases!r}:
+            folder = snapshot_download(repo)
+            model = getattr(transformers, auto_class).from_pretrained(repo, trust_remote_code=True).eval()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
+            with torch.no_grad():
+                logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+            options = {{"aggregation_strategy": "simple"}} if task == "token-classification" else {{}}
+            pipe = transformers.pipeline(task, model=repo, trust_remote_code=True, **options)
+            results[repo] = {{
+                "files": sorted(os.listdir(folder)),
+                "cache": folder.startswith(os.environ["HF_HUB_CACHE"]),
+                "module": type(model).__module__,
+                "logits": logits.tolist(),
+                "pipeline": pipe(texts),
+            }}
+        print(json.dumps(results, default=float))
+    """
+    output = run_without_nlpkit(code, tmp_path, env=subprocess_env(hub, tmp_path / "home"))
+    return last_json_line(output)
+
+
+def local_outputs(folder: Path, auto_class, task: str, texts: list[str]) -> tuple[torch.Tensor, list]:
+    model = auto_class.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+    options = {"aggregation_strategy": "simple"} if task == "token-classification" else {}
+    piped = pipeline(task, model=model, tokenizer=tokenizer, **options)(texts)
+    return logits, json.loads(json.dumps(piped, default=float))
+
+
+def check_card(card: str, results: dict, repo_id: str, pipeline_tag: str, remote_code: bool) -> dict:
+    metadata = card_metadata(card)
+    assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == pipeline_tag
+    assert {"nlpkit", pipeline_tag} <= set(metadata["tags"]) and metadata["license"] == "apache-2.0"
+    metrics = model_index_metrics(metadata)
+    assert metrics["accuracy"] == round(results["eval_accuracy"], 4)
+    assert f"| accuracy | {results['eval_accuracy']:.4f} |" in card
+    trust = ", trust_remote_code=True" if remote_code else ""
+    assert f'from_pretrained("{repo_id}"{trust})' in card and f'model="{repo_id}"{trust})' in card
+    return metadata
+
+
+def test_bert_recipe_pushes_one_commit_that_loads_without_nlpkit(hub, bert_run, loaded_without_nlpkit, tmp_path):
+    output_dir, result = bert_run
+    repo = hub.repos["alice/bert-tiny"]
+    # One commit, after training: the Trainer neither created the repo early nor pushed checkpoints or its own card.
+    nlpkit_commit = "BertForSequenceClassification trained with nlpkit for 2 steps"
+    assert hub.commits("alice/bert-tiny") == ["initial commit", nlpkit_commit]
+    pushed = repo.files()
+    assert set(pushed) == {".gitattributes", "README.md", "config.json", "model.safetensors", "tokenizer.json",
+                           "tokenizer_config.json", "all_results.json", "trainer_state_log.json", "run_config.yaml",
+                           "loss_curves.png"}  # fmt: skip
+    assert (output_dir / "checkpoint-2").is_dir()  # kept local
+    assert repo.at("main").files["model.safetensors"].lfs and repo.at("main").files["loss_curves.png"].lfs
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "all_results.json"):
+        assert pushed[name] == (output_dir / name).read_bytes(), name
+    assert pushed["README.md"] == (output_dir / "README.md").read_bytes()  # the local card already names the repo
+    results = json.loads((output_dir / "all_results.json").read_text())
+    metadata = check_card(pushed["README.md"].decode(), results, "alice/bert-tiny", "text-classification", False)
+    assert metadata["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "Pushed 9 files from" in result.stdout and "Predictions:" in result.stdout
+    assert not hub.rejected
+
+    loaded = loaded_without_nlpkit["alice/bert-tiny"]
+    assert loaded["cache"] and "model.safetensors" in loaded["files"]
+    logits, piped = local_outputs(output_dir, AutoModelForSequenceClassification, "text-classification", BERT_TEXTS)
+    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits)
+    assert [p["label"] for p in loaded["pipeline"]] == [p["label"] for p in piped]
+
+
+@pytest.mark.parametrize(
+    "family, repo_id, auto_class, task, texts",
+    [
+        ("lstm", "alice/lstm-tiny", AutoModelForSequenceClassification, "text-classification", REVIEW_TEXTS),
+        ("crf", "nlpkit-org/crf-tiny", AutoModelForTokenClassification, "token-classification", SENTENCE_TEXTS),
+    ],
+)  # fmt: skip
+def test_custom_architecture_round_trip(hub, custom_runs, loaded_without_nlpkit, family, repo_id, auto_class, task,
+                                        texts, tmp_path):  # fmt: skip
+    folder = custom_runs[family]
+    pushed = hub.repos[repo_id].files()
+    model_type = json.loads((folder / "config.json").read_text())["model_type"]
+    code = {f"configuration_{model_type}.py", f"modeling_{model_type}.py"}
+    assert code <= set(pushed) and (folder / "checkpoint-4").is_dir()
+    assert not any(name.startswith("checkpoint-") or name == "training_args.bin" for name in pushed)
+    config = json.loads(pushed["config.json"])
+    assert config["auto_map"]["AutoConfig"].startswith(f"configuration_{model_type}.")
+    assert config["auto_map"][auto_class.__name__].startswith(f"modeling_{model_type}.")
+    results = json.loads((folder / "all_results.json").read_text())
+    check_card(pushed["README.md"].decode(), results, repo_id, task, remote_code=True)
+    assert 'from_pretrained("path/to/this/folder"' in (folder / "README.md").read_text()  # local card: unchanged
+    assert hub.repos[repo_id].private == (family == "crf")
+    assert not hub.rejected
+
+    loaded = loaded_without_nlpkit[repo_id]
+    assert loaded["cache"] and code <= set(loaded["files"])
+    assert loaded["module"].startswith("transformers_modules.")  # the repo's code, not nlpkit's
+    logits, piped = local_outputs(folder, auto_class, task, texts)
+    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits, rtol=0, atol=0)
+    assert loaded["pipeline"] == piped
+
+    # With nlpkit installed, the registered architecture loads from the repo without trust_remote_code.
+    with using_hub(hub.url, tmp_path):
+        model = auto_class.from_pretrained(repo_id, cache_dir=tmp_path / "cache").eval()
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, cache_dir=tmp_path / "cache")
+    assert type(model).__module__.startswith("nlpkit.models.")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, logits)
+
+
+def test_private_repo_is_hidden_from_anonymous_users(hub, custom_runs, tmp_path):
+    with using_hub(hub.url, tmp_path):
+        with pytest.raises(RepositoryNotFoundError):
+            HfApi(token=False).model_info("nlpkit-org/crf-tiny")
+        assert HfApi().model_info("nlpkit-org/crf-tiny").private
+
+
+def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_runs):
+    output_dir, result = bert_run
+    for folder in (output_dir, *custom_runs.values()):
+        local = {str(path): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+        assert any("checkpoint-" in name for name in local)  # checkpoints (training_args.bin included) are scanned
+        assert files_containing(local, WRITE_TOKEN) == []
+    for repo in hub.repos.values():
+        assert files_containing(repo.files(), WRITE_TOKEN) == []
+    assert WRITE_TOKEN not in result.stdout + result.stderr
+    assert "hub_token" not in (output_dir / "run_config.yaml").read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Failures: one line that says what to do, the output folder as it was.
+
+
+@pytest.fixture
+def fresh_hub():
+    with HubDouble(ACCOUNTS) as double:
+        yield double
+
+
+def test_the_double_refuses_what_the_hub_refuses(fresh_hub, tmp_path):
+    """The double is strict, so a client that sends something wrong fails the tests above."""
+    auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+    with using_hub(fresh_hub.url, tmp_path):
+        api, session = HfApi(), get_session()
+        repo = api.create_repo("alice/strict").repo_id
+        with pytest.raises(ValueError, match="unknown pipeline_tag"):  # card metadata the Hub would not read
+            api.upload_file(path_or_fileobj=b"---\npipeline_tag: 3\n---\n", path_in_repo="README.md", repo_id=repo)
+        commit = f"{fresh_hub.url}/api/models/alice/strict/commit/main"
+        lfs_file = {"path": "w.bin", "algo": "sha256", "oid": "0" * 64, "size": 1}
+        lines = [{"key": "header", "value": {"summary": "s"}}, {"key": "lfsFile", "value": lfs_file}]
+        ndjson = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        answers = [
+            session.post(commit, headers=auth, content=ndjson),  # no content type
+            session.post(commit, headers={**auth, "Content-Type": "application/x-ndjson"}, content=ndjson),  # no upload
+            session.post(
+                f"{fresh_hub.url}/api/models/alice/strict/preupload/main", headers=auth, json={"files": [{"path": "a"}]}
+            ),  # noqa: E501
+            session.put(f"{fresh_hub.url}/storage/{'0' * 64}", headers=auth, content=b"x"),  # token sent to storage
+            session.post(f"{fresh_hub.url}/api/models/alice/strict/commit/main", content=ndjson),  # no token
+            session.get(f"{fresh_hub.url}/api/models/alice/strict/xet-write-token/main", headers=auth),  # Xet path
+        ]
+    assert [answer.status_code for answer in answers] == [400, 400, 400, 400, 401, 404]
+    assert len(fresh_hub.rejected) == 5 and fresh_hub.commits("alice/strict") == ["initial commit"]
+
+
+def push_fails(folder: Path, repo_id: str, capsys) -> str:
+    """Run `nlpkit push` expecting exit status 2; return its one-line error (and check the folder is unchanged)."""
+    before = folder_digest(folder)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["push", str(folder), repo_id])
+    assert exit_info.value.code == 2
+    assert folder_digest(folder) == before
+    stderr = capsys.readouterr().err  # the error, after upload progress bars if the push had started
+    error = stderr.strip().splitlines()[-1]
+    assert error.startswith("nlpkit push: error: ") and stderr.count("error") == 1 and "Traceback" not in stderr
+    return error
+
+
+def test_offline_mode_refuses_before_any_request(fresh_hub, custom_runs, tmp_path, capsys):
+    with using_hub(fresh_hub.url, tmp_path), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(constants, "HF_HUB_OFFLINE", True)
+        error = push_fails(custom_runs["lstm"], "alice/offline", capsys)
+    assert "HF_HUB_OFFLINE is set" in error and "unset it" in error
+    assert fresh_hub.requests == []
+
+
+def test_unreachable_hub(custom_runs, tmp_path, capsys):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with using_hub(f"http://127.0.0.1:{port}", tmp_path):
+        error = push_fails(custom_runs["lstm"], "alice/nowhere", capsys)
+    assert f"cannot reach the Hub at http://127.0.0.1:{port}" in error and "check the network connection" in error
+
+
+@pytest.mark.parametrize(
+    "token, repo_id, expected",
+    [
+        (
+            None,
+            "alice/x",
+            "no Hugging Face token to push with: set HF_TOKEN to a token with write access or run `hf auth login`",
+        ),  # noqa: E501
+        ("hf_not_a_real_token", "alice/x", "rejected the token (401 Unauthorized): set HF_TOKEN"),
+        (READ_TOKEN, "alice/x", "the token of 'alice' is read-only: set HF_TOKEN"),
+        (WRITE_TOKEN, "bob/x", "the token of 'alice' cannot push to 'bob' (it can push to: alice, nlpkit-org)"),
+    ],
+)
+def test_token_problems_are_caught_before_uploading(fresh_hub, custom_runs, tmp_path, capsys, token, repo_id, expected):
+    with using_hub(fresh_hub.url, tmp_path, token=token):
+        error = push_fails(custom_runs["lstm"], repo_id, capsys)
+    assert expected in error
+    assert token is None or token not in error
+    assert fresh_hub.repos == {} and all(path == "/api/whoami-v2" for _, path, _ in fresh_hub.requests)
+
+
+def test_token_from_the_login_cache(fresh_hub, custom_runs, tmp_path):
+    with using_hub(fresh_hub.url, tmp_path, token=None):
+        (tmp_path / "token").write_text(WRITE_TOKEN)  # what `hf auth login` saves
+        url = push_output_dir(custom_runs["lstm"], "lstm-from-cache")  # no namespace: the token owner's
+    assert url == f"{fresh_hub.url}/alice/lstm-from-cache"
+    assert "model.safetensors" in fresh_hub.repos["alice/lstm-from-cache"].files()
+
+
+@pytest.mark.parametrize(
+    "method, path, status, code, expected",
+    [
+        ("POST", r"/commit/", 404, "RepoNotFound", "alice/vanishing was not found on"),
+        ("POST", r"/preupload/", 401, None, "the Hub rejected the token (401 Unauthorized)"),
+        ("POST", r"/repos/create", 403, None, "the token may not write to alice/vanishing (403 Forbidden)"),
+    ],
+)
+def test_failure_during_the_push_leaves_folder_and_repo_as_they_were(
+    fresh_hub, custom_runs, tmp_path, capsys, method, path, status, code, expected
+):
+    fresh_hub.fail_next(method, path, status, code)
+    with using_hub(fresh_hub.url, tmp_path):
+        error = push_fails(custom_runs["crf"], "alice/vanishing", capsys)
+    assert expected in error
+    assert f"is unchanged: push it again with `nlpkit push {custom_runs['crf']} alice/vanishing`" in error
+    repo = fresh_hub.repos.get("alice/vanishing")
+    assert repo is None or fresh_hub.commits("alice/vanishing") == ["initial commit"]
+    assert WRITE_TOKEN not in error and not fresh_hub.rejected
+
+
+def test_endpoint_that_is_not_a_hub(fresh_hub, custom_runs, tmp_path, capsys):
+    with using_hub(f"{fresh_hub.url}/not-the-api", tmp_path):
+        error = push_fails(custom_runs["lstm"], "alice/x", capsys)
+    assert "answered 404 to the token check, so it is not a Hub API: fix HF_ENDPOINT" in error
+
+
+def test_a_file_holding_the_token_is_not_pushed(fresh_hub, custom_runs, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for path in custom_runs["lstm"].iterdir():
+        if path.is_file():
+            (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "notes.txt").write_text(f"export HF_TOKEN={WRITE_TOKEN}\n")
+    with (
+        using_hub(fresh_hub.url, tmp_path),
+        pytest.raises(HubError, match="notes.txt contains your Hugging Face token"),
+    ):
+        push_output_dir(folder, "alice/leak")
+    assert fresh_hub.repos == {}
+
+
+@pytest.mark.parametrize("damage", ["drop the modeling file", "drop auto_map"])
+def test_custom_architecture_without_its_code_is_not_pushed(fresh_hub, custom_runs, tmp_path, capsys, damage):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for path in custom_runs["lstm"].iterdir():
+        if path.is_file() and not (damage == "drop the modeling file" and path.name.startswith("modeling_")):
+            (folder / path.name).write_bytes(path.read_bytes())
+    if damage == "drop auto_map":
+        config = json.loads((folder / "config.json").read_text())
+        del config["auto_map"]
+        (folder / "config.json").write_text(json.dumps(config))
+    with using_hub(fresh_hub.url, tmp_path):
+        error = push_fails(folder, "alice/no-code", capsys)
+    expected = "modeling_lstm_classifier.py is missing" if damage == "drop the modeling file" else "has no auto_map"
+    assert expected in error and "import nlpkit" in error
+    assert fresh_hub.requests == []
+
+
+def test_recipe_checks_the_token_before_loading_anything(fresh_hub, tmp_path, monkeypatch):
+    loaded = []
+    monkeypatch.setattr("nlpkit.pretrained.resolve_model_path", lambda name: loaded.append(name) or name)
+    main = runpy.run_path(str(REPO_ROOT / "recipes" / "bert_sentiment.py"))["main"]
+    output_dir = tmp_path / "out"
+    with using_hub(fresh_hub.url, tmp_path, token="hf_expired"), pytest.raises(HubError, match="401 Unauthorized"):
+        main(["--output_dir", str(output_dir), "--push_to_hub", "true", "--hub_model_id", "alice/never"])
+    assert not loaded and not (output_dir / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--hub_strategy", "checkpoint"], "hub_strategy: nlpkit pushes the finished run once"),
+        (["--hub_revision", "dev"], "hub_revision: nlpkit pushes to the main branch"),
+        (["--hub_token", "hf_in_a_config"], "'hub_token' must not be set"),
+    ],
+)
+def test_push_options_nlpkit_refuses(tmp_path, argv, expected):
+    parsed = parse_args([TrainingArguments], ["--output_dir", str(tmp_path), "--push_to_hub", "true", *argv])
+    with pytest.raises(ConfigError, match=expected) as error:
+        start_run(parsed, parsed.args[0])
+    assert "hf_in_a_config" not in str(error.value)
