@@ -11,6 +11,7 @@ is pushed once everything is saved (see :mod:`nlpkit.hub`); the Trainer itself n
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import torch
 import transformers
 import yaml
 from transformers import Trainer, TrainerCallback
@@ -41,25 +43,77 @@ class TrainingArguments(transformers.TrainingArguments):
 
     max_train_minutes: float | None = field(
         default=None,
-        metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
+        metadata={
+            "help": "Train for at most this many minutes, then evaluate and save as usual. The learning-rate schedule "
+            "is fitted to the steps that fit in the budget (re-estimated as training goes)."
+        },
+    )
+    max_train_clock: str = field(
+        default="wall",
+        metadata={
+            "help": "Clock for max_train_minutes: 'wall', or 'cpu' (this process's CPU time divided by its torch "
+            "threads: the same budget on a machine shared with other jobs).",
+            "choices": ["wall", "cpu"],
+        },
     )
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Ends training once ``minutes`` of training have passed (checked after each optimizer step)."""
+    """Ends training when the time budget is spent, and fits the learning-rate schedule to the budget.
 
-    def __init__(self, minutes: float) -> None:
-        self.seconds = minutes * 60
-        self.started: float | None = None
+    After every tenth of the budget it estimates how many optimizer steps fit in the whole budget; when that is fewer
+    than planned, the plan shrinks (``state.max_steps``) and a schedule built from ``num_training_steps`` (linear,
+    cosine, ... with warmup: transformers' ``LambdaLR`` partials) is rebuilt for the new total, its warmup scaled when
+    ``warmup_steps`` was a ratio. So the learning rate still decays to its end value when time runs out.
+    """
+
+    def __init__(self, minutes: float, clock: str = "wall", replans: int = 10) -> None:
+        self.budget = minutes * 60
+        self.clock = clock
+        self.replan_every = self.budget / replans
+        self.started = self.next_replan = 0.0
+        self.first_step = 0
+
+    def now(self) -> float:
+        if self.clock == "cpu":
+            return time.process_time() / max(1, torch.get_num_threads())
+        return time.monotonic()
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.monotonic()
+        self.started = self.now()
+        self.next_replan = self.replan_every
+        self.first_step = state.global_step  # > 0 when resuming
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.monotonic() - self.started >= self.seconds:
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        elapsed = self.now() - self.started
+        if elapsed >= self.budget:
             if not control.should_training_stop:
-                logger.info("Time budget of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
+                logger.info("Time budget of %.1f minutes reached at step %d", self.budget / 60, state.global_step)
             control.should_training_stop = True
+            return
+        if elapsed >= self.next_replan:
+            self.next_replan += self.replan_every
+            steps_done = state.global_step - self.first_step
+            fit = self.first_step + int(steps_done * self.budget / elapsed)
+            if fit < state.max_steps:
+                _rescale_schedule(lr_scheduler, state.max_steps, fit, warmup_is_ratio=0 < args.warmup_steps < 1)
+                logger.info("Time budget: planning %d steps instead of %d", fit, state.max_steps)
+                state.max_steps = fit
+        if state.global_step >= state.max_steps:
+            control.should_training_stop = True
+
+
+def _rescale_schedule(scheduler: Any, planned: int, fit: int, *, warmup_is_ratio: bool) -> None:
+    """Point a transformers LambdaLR schedule at ``fit`` total steps instead of ``planned`` (others are left alone)."""
+    lambdas = getattr(scheduler, "lr_lambdas", None) or []
+    for index, function in enumerate(lambdas):
+        keywords = getattr(function, "keywords", None)
+        if not keywords or "num_training_steps" not in keywords:
+            continue
+        updated = {**keywords, "num_training_steps": fit}
+        if warmup_is_ratio and "num_warmup_steps" in keywords:
+            updated["num_warmup_steps"] = round(keywords["num_warmup_steps"] * fit / planned)
+        lambdas[index] = functools.partial(function.func, *function.args, **updated)
 
 
 @dataclass
@@ -158,7 +212,7 @@ def train_and_save(
         raise ValueError("push_to_hub is still on: call start_run first (it checks the Hub access)")
     callbacks = list(callbacks)
     if getattr(training_args, "max_train_minutes", None):
-        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes))
+        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes, training_args.max_train_clock))
     trainer = trainer_class(
         model=model,
         args=training_args,

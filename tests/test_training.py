@@ -1,0 +1,58 @@
+"""The training scaffold's time budget: it stops on time and fits the learning-rate schedule to the budget."""
+
+import torch
+from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+
+from nlpkit.training import TimeBudgetCallback, TrainingArguments
+
+
+class FakeClock:
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self):
+        return self.seconds
+
+
+def run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step, args):
+    while not control.should_training_stop and state.global_step < 10_000:
+        clock.seconds += seconds_per_step
+        optimizer.step()
+        scheduler.step()
+        state.global_step += 1
+        callback.on_step_end(args, state, control, lr_scheduler=scheduler)
+
+
+def test_budget_stops_training_and_fits_the_schedule(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), warmup_steps=0.1, report_to="none")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    planned = 1000
+    scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=100, num_training_steps=planned)
+    callback, clock = TimeBudgetCallback(minutes=1.0), FakeClock()
+    callback.now = clock
+    state, control = TrainerState(max_steps=planned), TrainerControl()
+    callback.on_train_begin(args, state, control)
+
+    run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step=0.3, args=args)
+
+    assert control.should_training_stop
+    assert 190 <= state.global_step <= 200  # 60 s at 0.3 s a step
+    assert 195 <= state.max_steps <= 200
+    assert scheduler.get_last_lr()[0] < 0.06  # decayed to (nearly) zero by the end of the budget
+    warmup = scheduler.lr_lambdas[0].keywords["num_warmup_steps"]
+    assert 19 <= warmup <= 20  # 10% of the fitted ~200 steps, not of the planned 1000
+
+
+def test_budget_leaves_a_plan_that_fits_alone(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=50)
+    callback, clock = TimeBudgetCallback(minutes=1.0), FakeClock()
+    callback.now = clock
+    state, control = TrainerState(max_steps=50), TrainerControl()
+    callback.on_train_begin(args, state, control)
+
+    run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step=0.3, args=args)
+
+    assert state.global_step == 50 and state.max_steps == 50
+    assert scheduler.lr_lambdas[0].keywords["num_training_steps"] == 50
