@@ -12,6 +12,7 @@ is pushed once everything is saved (see :mod:`nlpkit.hub`); the Trainer itself n
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -232,7 +233,10 @@ def train_and_save(
         len(train_dataset),
         len(eval_dataset) if eval_dataset is not None else 0,
     )
+    first_step = _checkpoint_step(run.resume_checkpoint)
+    cpu_started = time.process_time()
     train_output = trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    cpu_seconds = (time.process_time() - cpu_started) / max(1, torch.get_num_threads())
     if training_args.world_size > 1:
         print(
             f"[rank {training_args.process_index}/{training_args.world_size}] trained "
@@ -241,6 +245,17 @@ def train_and_save(
         )
     results: dict[str, Any] = dict(train_output.metrics)
     results["train_samples"] = len(train_dataset)
+    results["train_steps"] = trainer.state.global_step
+    results["train_global_batch_size"] = (
+        training_args.train_batch_size * training_args.gradient_accumulation_steps * training_args.world_size
+    )
+    results["train_cpu_seconds"] = round(cpu_seconds, 2)  # this process's CPU time over its threads
+    # The Trainer's figure assumes the planned steps; a time budget or a resume trains fewer in this run.
+    steps_run = trainer.state.global_step - first_step
+    if results.get("train_runtime"):
+        results["train_samples_per_second"] = round(
+            steps_run * results["train_global_batch_size"] / results["train_runtime"], 3
+        )
     if eval_dataset is not None:
         eval_metrics = trainer.evaluate()
         eval_metrics["eval_samples"] = len(eval_dataset)
@@ -250,6 +265,13 @@ def train_and_save(
     trainer.log_metrics("all", results)
     save_outputs(trainer, parsed, card, results, card_extra_hyperparameters, hub=run.hub)
     return trainer, results
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    if checkpoint is None:
+        return 0
+    state = Path(checkpoint) / "trainer_state.json"
+    return json.loads(state.read_text())["global_step"] if state.is_file() else 0
 
 
 def save_outputs(
