@@ -6,13 +6,17 @@ from transformers import PreTrainedConfig
 
 RNN_TYPES = ("gru", "lstm")
 ATTENTION_TYPES = ("general", "dot", "additive")
+# transformers 5 removed its translation / text2text pipelines; a saved config points those task names at the
+# pipeline shipped in the modeling file, so `pipeline("translation", model=folder, trust_remote_code=True)` works.
+PIPELINE_TASKS = ("translation", "text2text-generation")
+PIPELINE_IMPL = "modeling_rnn_seq2seq.RNNSeq2SeqTranslationPipeline"
 
 
 class RNNSeq2SeqConfig(PreTrainedConfig):
     """Sizes and switches of an RNN encoder-decoder translation model.
 
     The defaults describe the fast CPU model: a bidirectional GRU encoder (256 per direction), a one-layer GRU decoder
-    (512) run over the whole target at once, Luong "general" attention read from the decoder's output, no input
+    (256) run over the whole target at once, Luong "general" attention read from the decoder's output, no input
     feeding, and the output projection tied to the 256-wide target embeddings.
 
     Args:
@@ -46,7 +50,7 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
         share_embeddings: bool = False,
         embedding_size: int = 256,
         encoder_hidden_size: int = 256,
-        hidden_size: int = 512,
+        hidden_size: int = 256,
         encoder_layers: int = 1,
         decoder_layers: int = 1,
         rnn_type: str = "gru",
@@ -102,6 +106,13 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
         self.bos_token_id = bos_token_id
         self.eos_token_id = eos_token_id
         self.decoder_start_token_id = bos_token_id if decoder_start_token_id is None else decoder_start_token_id
+        kwargs.setdefault(
+            "custom_pipelines",
+            {
+                task: {"impl": PIPELINE_IMPL, "pt": ["AutoModelForSeq2SeqLM"], "tf": [], "type": "text"}
+                for task in PIPELINE_TASKS
+            },
+        )
         super().__init__(is_encoder_decoder=is_encoder_decoder, **kwargs)
 
     @property

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, Pipeline, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 
@@ -126,7 +126,9 @@ class RNNSeq2SeqAttention(nn.Module):
     def forward(
         self, queries: torch.Tensor, encoder_states: torch.Tensor, encoder_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """queries (B, T, H), encoder_states (B, S, D), encoder_mask (B, S) bool -> context (B, T, D), weights (B, T, S)."""
+        """queries (B, T, H) over encoder_states (B, S, D) where encoder_mask (B, S) is True.
+
+        Returns the context (B, T, D) and the attention weights (B, T, S)."""
         if self.attention_type == "additive":
             keys = self.key_projection(encoder_states).unsqueeze(1)  # (B, 1, S, A)
             scores = self.energy(torch.tanh(self.query_projection(queries).unsqueeze(2) + keys)).squeeze(-1)
@@ -161,12 +163,14 @@ class RNNSeq2SeqDecoder(nn.Module):
         )
         # The initial state of every decoder layer (and LSTM cell) comes from the encoder's final states.
         states_per_layer = 2 if config.rnn_type == "lstm" else 1
-        self.bridge = nn.Linear(config.encoder_output_size, config.decoder_layers * states_per_layer * config.hidden_size)
+        self.bridge = nn.Linear(
+            config.encoder_output_size, config.decoder_layers * states_per_layer * config.hidden_size
+        )
         self.attention = RNNSeq2SeqAttention(config)
         self.combine = nn.Linear(config.encoder_output_size + config.hidden_size, config.attentional_size, bias=False)
 
     def initial_state(self, encoder_states: torch.Tensor, encoder_mask: torch.Tensor) -> RNNDecoderState:
-        """tanh(bridge(final encoder states)): the forward RNN's state at the last real token, the backward one's at 0."""
+        """tanh(bridge(final encoder states)): the forward RNN's at the last real token, the backward RNN's at 0."""
         batch_size = encoder_states.shape[0]
         last_position = source_lengths(encoder_mask) - 1
         final_states = encoder_states[torch.arange(batch_size, device=encoder_states.device), last_position]
@@ -321,6 +325,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
     def get_encoder(self, modality: str | None = None) -> RNNSeq2SeqEncoder:
         return self.model.encoder
 
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Used by DataCollatorForSeq2Seq to add `decoder_input_ids` to a batch."""
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
 
@@ -342,7 +350,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return_dict: bool | None = None,
     ) -> Seq2SeqLMOutput:
         """With `labels` (target ids, -100 where ignored) and no `decoder_input_ids`, the decoder inputs are the labels
-        shifted right behind `decoder_start_token_id`, as in Marian/BART."""
+        shifted right behind `decoder_start_token_id`, as in Marian/BART. In training mode with `labels` the output is
+        the loss alone (`logits` is None), as with Trainer's `use_liger_kernel`; eval mode returns both."""
         if labels is not None:
             use_cache = False
             if decoder_input_ids is None:
@@ -358,10 +367,17 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             use_cache=use_cache,
             output_attentions=output_attentions,
         )
-        logits = self.lm_head(self.dropout(outputs.last_hidden_state))  # (B, T, V)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        attentional = self.dropout(outputs.last_hidden_state)  # (B, T, A)
+        loss = logits = None
+        if labels is not None and self.training:
+            # Like Liger's fused-loss forward, training skips the full logits: the output layer is the costliest op
+            # and padding is often half of a batch, so it runs only where a label counts.
+            counted = labels != -100
+            loss = F.cross_entropy(self.lm_head(attentional[counted]).float(), labels[counted])
+        else:
+            logits = self.lm_head(attentional)  # (B, T, V)
+            if labels is not None:
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -380,9 +396,39 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return past_key_values.index_select(beam_idx)
 
 
+class RNNSeq2SeqTranslationPipeline(Pipeline):
+    """Text in, generated text out; built by `pipeline("translation", model=folder, trust_remote_code=True)` (or
+    `"text2text-generation"`) through the `custom_pipelines` entry of the saved config."""
+
+    _pipeline_calls_generate = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+    _default_generation_config = GenerationConfig(max_new_tokens=128)
+
+    def _sanitize_parameters(self, skip_special_tokens: bool = True, **generate_kwargs):
+        return {}, generate_kwargs, {"skip_special_tokens": skip_special_tokens}
+
+    def preprocess(self, text: str) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(text, return_tensors="pt")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs) -> dict[str, torch.Tensor]:
+        return {"output_ids": self.model.generate(**model_inputs, **self._prepare_generate_kwargs(generate_kwargs))}
+
+    def postprocess(self, model_outputs: dict[str, torch.Tensor], skip_special_tokens: bool = True) -> list[dict]:
+        key = "translation_text" if self.task.startswith("translation") else "generated_text"
+        return [
+            {key: self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)}
+            for ids in model_outputs["output_ids"]
+        ]
+
+
 __all__ = [
     "RNNSeq2SeqEncoder",
     "RNNSeq2SeqForConditionalGeneration",
     "RNNSeq2SeqModel",
     "RNNSeq2SeqPreTrainedModel",
+    "RNNSeq2SeqTranslationPipeline",
 ]
