@@ -3,6 +3,7 @@ cache, padding, save/load, remote code, pipeline() and Seq2SeqTrainer."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -22,7 +23,7 @@ from transformers.modeling_outputs import BaseModelOutput
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqModel
 from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import shift_tokens_right
-from tests.helpers import last_json_line, run_without_nlpkit
+from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 
 PAD, BOS, EOS = 0, 1, 2
 TINY = {
@@ -55,6 +56,7 @@ VARIANTS = {
 # Right-padded sources of different lengths; every row ends with EOS.
 SOURCE = torch.tensor([[5, 6, 7, 8, 9, 2], [10, 11, 12, 2, PAD, PAD], [13, 14, 2, PAD, PAD, PAD]])
 SOURCE_MASK = (SOURCE != PAD).long()
+BENCHMARK = REPO_ROOT / "benchmarks" / "seq2seq_tutorial_baseline.py"
 
 
 def tiny_model(seed: int = 0, **overrides) -> RNNSeq2SeqForConditionalGeneration:
@@ -419,3 +421,23 @@ def test_seq2seq_trainer_predicts_with_beam_search(translator, tmp_path):
     predictions = seen["predictions"]  # beam-searched ids, padded by the trainer to the generation config's length
     assert predictions.shape[0] == len(PAIRS) and (predictions[:, 6:] == tokenizer.pad_token_id).all()
     assert (predictions[:, 0] == tokenizer.bos_token_id).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The speed benchmark's two timing functions run on the same batches.
+
+
+def test_benchmark_times_the_tutorial_model_and_ours_on_the_same_batches():
+    spec = importlib.util.spec_from_file_location("seq2seq_tutorial_baseline", BENCHMARK)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    sentences = [["ein", "hund"], ["eine", "katze", "schläft"], ["ein", "hund", "läuft"], ["die", "katze"]]
+    vocab = benchmark.build_vocab(sentences, min_freq=1)
+    batches = benchmark.make_batches(sentences, vocab, batch_size=2, order=[0, 1, 2, 3])
+    assert batches[0].tolist() == [[1, 4, 5, 2, 0], [1, 8, 6, 10, 2]]  # <sos> ids <eos>, right-padded
+    assert benchmark.count_target_tokens(batches) == 3 + 4 + 4 + 3
+    tutorial = benchmark.tutorial_tokens_per_second(batches, batches, len(vocab), len(vocab), num_batches=1)
+    model = tiny_model(vocab_size=len(vocab), decoder_vocab_size=len(vocab))
+    ours = benchmark.model_tokens_per_second(model, batches, batches, num_batches=1)
+    assert tutorial > 0 and ours > 0
+    assert model.training  # it trained the model it was given
