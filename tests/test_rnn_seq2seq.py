@@ -22,7 +22,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqModel
-from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import shift_tokens_right
+from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline, shift_tokens_right
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 
 PAD, BOS, EOS = 0, 1, 2
@@ -335,6 +335,8 @@ def test_translation_pipeline_on_a_saved_folder(translator, tmp_path):
     translate = pipeline("translation", model=str(tmp_path), trust_remote_code=True)
     assert translate(PAIRS[0][0]) == [{"translation_text": PAIRS[0][1]}]
     assert translate([s for s, _ in PAIRS], num_beams=2) == [[{"translation_text": t}] for _, t in PAIRS]
+    in_memory = RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task="translation")
+    assert in_memory(PAIRS[1][0]) == [{"translation_text": PAIRS[1][1]}]
     generate = pipeline("text2text-generation", model=str(tmp_path), trust_remote_code=True)
     assert generate(PAIRS[2][0], max_new_tokens=2) == [{"generated_text": "two dogs"}]  # generation kwargs pass through
 

@@ -398,7 +398,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
 
 class RNNSeq2SeqTranslationPipeline(Pipeline):
     """Text in, generated text out; built by `pipeline("translation", model=folder, trust_remote_code=True)` (or
-    `"text2text-generation"`) through the `custom_pipelines` entry of the saved config."""
+    `"text2text-generation"`) through the `custom_pipelines` entry of the saved config. For a model object in memory:
+    `RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task="translation")`."""
 
     _pipeline_calls_generate = True
     _load_processor = False
