@@ -45,6 +45,17 @@ class TrainingArguments(transformers.TrainingArguments):
     )
 
 
+@dataclass
+class Seq2SeqTrainingArguments(transformers.Seq2SeqTrainingArguments):
+    """transformers' Seq2SeqTrainingArguments (``predict_with_generate``, generation beams and length) plus nlpkit's
+    run options."""
+
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
+    )
+
+
 class TimeBudgetCallback(TrainerCallback):
     """Ends training once ``minutes`` of training have passed (checked after each optimizer step)."""
 
