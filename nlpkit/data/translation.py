@@ -134,7 +134,7 @@ def _load_local(path: str, args: TranslationDataArguments) -> datasets.Dataset:
     return datasets.Dataset.from_dict({SOURCE: columns[args.source_lang], TARGET: columns[args.target_lang]})
 
 
-def _from_hub_columns(dataset: datasets.Dataset, source: str, args: TranslationDataArguments) -> datasets.Dataset:
+def pairs_from_hub_split(dataset: datasets.Dataset, source: str, args: TranslationDataArguments) -> datasets.Dataset:
     """Turn a Hub split into source/target columns (a ``translation`` dict column, or one column per language)."""
     src, tgt = args.source_lang, args.target_lang
     if "translation" in dataset.column_names:
@@ -156,7 +156,7 @@ def load_translation_data(args: TranslationDataArguments, *, seed: int = 42) -> 
     if args.dataset_name:
         raw = load_raw_data(args, seed=seed)
         raw.splits = DatasetDict(
-            {split: _from_hub_columns(data, raw.sources[split], args) for split, data in raw.splits.items()}
+            {split: pairs_from_hub_split(data, raw.sources[split], args) for split, data in raw.splits.items()}
         )
     else:
         splits, sources = {}, {}
@@ -189,6 +189,7 @@ __all__ = [
     "TARGET",
     "TranslationDataArguments",
     "load_translation_data",
+    "pairs_from_hub_split",
     "read_aligned_files",
     "read_pair_file",
 ]

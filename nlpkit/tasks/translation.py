@@ -158,9 +158,14 @@ def plot_attention(
 
     model.eval()
     inputs = tokenizer([text], return_tensors="pt").to(model.device)
+    attention_implementation = getattr(model.config, "_attn_implementation", None)
+    if attention_implementation not in (None, "eager"):  # sdpa / flash kernels return no attention weights
+        model.set_attn_implementation("eager")
     with torch.no_grad():
         generated = model.generate(**inputs, num_beams=1, do_sample=False)
         outputs = model(**inputs, decoder_input_ids=generated[:, :-1], output_attentions=True)
+    if attention_implementation not in (None, "eager"):
+        model.set_attn_implementation(attention_implementation)
     weights = outputs.cross_attentions[-1][0].mean(0).float().cpu().numpy()  # (T, S)
     source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
     output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:])
@@ -197,7 +202,7 @@ def run_translation(
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = tokenize(data, tokenizer, args)
     validation = data.splits["validation"]
-    card.example_inputs = card.example_inputs or validation[SOURCE][:3]
+    card.example_inputs = card.example_inputs or validation[:3][SOURCE]
     trainer, results = train_and_save(
         parsed=parsed,
         run=run,
@@ -215,7 +220,8 @@ def run_translation(
     if trainer.is_world_process_zero():
         output_dir = Path(training_args.output_dir)
         count = min(args.num_sample_translations, len(validation))
-        sources, references = validation[SOURCE][:count], validation[TARGET][:count]
+        first = validation[:count]
+        sources, references = first[SOURCE], first[TARGET]
         hypotheses = translate(trainer.model, tokenizer, sources, batch_size=training_args.per_device_eval_batch_size)
         lines = ["source\treference\ttranslation"] + [
             "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
