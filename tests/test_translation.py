@@ -8,13 +8,14 @@ import datasets
 import pytest
 import sacrebleu
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainingArguments
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import nlpkit  # noqa: F401  (registers rnn_seq2seq with the Auto classes)
 from nlpkit.data.loading import DataError
 from nlpkit.data.translation import TranslationDataArguments, load_translation_data, pairs_from_hub_split
 from nlpkit.metrics import load_metric
 from nlpkit.tasks.translation import HEATMAP_FILE, SAMPLES_FILE, TranslationArguments, build_tokenizer
+from nlpkit.training import Seq2SeqTrainingArguments
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
@@ -191,3 +192,18 @@ def test_sacrebleu_module_matches_sacrebleu():
     assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(predictions, [references]).score)
     perfect = load_metric("sacrebleu").compute(predictions=predictions, references=[[r] for r in predictions])
     assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("config", sorted((REPO_ROOT / "recipes" / "configs" / "translation").glob("*.yaml")))
+def test_every_config_parses(config, monkeypatch):
+    from nlpkit.config import parse_args
+    from recipes.translation import CONFIGS, DEFAULTS, ModelArguments
+
+    monkeypatch.setenv("NLPKIT_SHARED_DATA", "/data")
+    parsed = parse_args(
+        [ModelArguments, TranslationArguments, Seq2SeqTrainingArguments],
+        ["--config", str(config)],
+        default_config=CONFIGS / "quickstart.yaml",
+        defaults=DEFAULTS,
+    )
+    assert parsed.args[1].source_lang != parsed.args[1].target_lang
