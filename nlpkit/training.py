@@ -59,6 +59,17 @@ class TrainingArguments(transformers.TrainingArguments):
     )
 
 
+@dataclass
+class Seq2SeqTrainingArguments(transformers.Seq2SeqTrainingArguments):
+    """transformers' Seq2SeqTrainingArguments (``predict_with_generate``, generation beams and length) plus nlpkit's
+    run options."""
+
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
+    )
+
+
 class TimeBudgetCallback(TrainerCallback):
     """Ends training when the time budget is spent, and fits the learning-rate schedule to the budget.
 

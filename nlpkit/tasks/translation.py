@@ -1,0 +1,236 @@
+"""Translation: tokenizer, tokenization, BLEU/chrF, training and the sample outputs, shared by translation recipes.
+
+The recipe builds the model; everything else lives here. One joint BPE vocabulary is trained on both sides of the
+training pairs and saved with the model, so ``tokenizer(source, text_target=target)`` gives the model's inputs and
+labels and ``tokenizer.decode`` reads its outputs, as for any Hub seq2seq model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoTokenizer, DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerFast, Seq2SeqTrainer
+
+from nlpkit.cards import ModelCardInfo
+from nlpkit.config import ParsedConfig
+from nlpkit.data.loading import RawData
+from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
+from nlpkit.io import atomic_write_text
+from nlpkit.metrics import load_metric
+from nlpkit.tokenization import train_tokenizer
+from nlpkit.training import RunState, train_and_save
+
+logger = logging.getLogger("nlpkit")
+
+TOKENIZER_SUBFOLDER = "tokenizer"  # the trained tokenizer, written before training so a resumed run reuses it
+SAMPLES_FILE = "sample_translations.tsv"
+HEATMAP_FILE = "attention_heatmap.png"
+
+
+@dataclass
+class TranslationArguments(TranslationDataArguments):
+    """Data arguments of the translation recipes, plus the tokenizer, beam search and the samples written at the end."""
+
+    vocab_size: int = field(default=8000, metadata={"help": "Size of the joint BPE vocabulary (both languages)."})
+    lowercase: bool = field(default=False, metadata={"help": "Lowercase both sides before tokenizing."})
+    length_penalty: float = field(
+        default=1.0, metadata={"help": "Beam search: exponent of the length normalisation (>1 favours longer output)."}
+    )
+    num_sample_translations: int = field(
+        default=20, metadata={"help": "Validation sentences translated into sample_translations.tsv at the end."}
+    )
+
+
+# Seq2SeqTrainingArguments defaults for translation recipes (a recipe or its YAML file overrides them).
+TRANSLATION_DEFAULTS: dict[str, Any] = {
+    "train_sampling_strategy": "group_by_length",
+    "per_device_train_batch_size": 64,
+    "per_device_eval_batch_size": 128,
+    "predict_with_generate": True,
+    "generation_num_beams": 1,
+    "label_smoothing_factor": 0.1,
+    "max_grad_norm": 1.0,
+    "metric_for_best_model": "bleu",
+}
+
+
+def load_data(args: TranslationArguments, training_args: transformers.TrainingArguments) -> RawData:
+    with training_args.main_process_first(desc="loading data"):
+        return load_translation_data(args, seed=training_args.seed)
+
+
+def build_tokenizer(
+    data: RawData, args: TranslationArguments, training_args: transformers.TrainingArguments
+) -> PreTrainedTokenizerFast:
+    """Train a joint BPE tokenizer on the training pairs (main process), or reload the run's own.
+
+    The main process trains it and saves it under ``output_dir/tokenizer``; the other ranks, and a resumed run, load
+    that copy, so every rank and every restart uses the very same vocabulary.
+    """
+    folder = Path(training_args.output_dir) / TOKENIZER_SUBFOLDER
+    with training_args.main_process_first(desc="training the tokenizer"):
+        if (folder / "tokenizer.json").is_file():
+            logger.info("Loading the run's tokenizer from %s", folder)
+            return AutoTokenizer.from_pretrained(str(folder))
+        train = data.splits["train"]
+        tokenizer = train_tokenizer(
+            (text for column in (SOURCE, TARGET) for text in train[column]),
+            kind="bpe",
+            vocab_size=args.vocab_size,
+            lowercase=args.lowercase,
+            bos_token="<s>",
+            eos_token="</s>",
+            add_eos_token=True,  # sources and targets both end in </s>; the decoder starts from <s>
+            model_max_length=max(args.max_source_length, args.max_target_length),
+        )
+        if training_args.process_index == 0:
+            tokenizer.save_pretrained(str(folder))
+        logger.info("Trained a joint BPE tokenizer of %d tokens", len(tokenizer))
+        return tokenizer
+
+
+def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: TranslationArguments) -> dict:
+    def encode(batch: dict[str, list[str]]) -> dict:
+        return tokenizer(
+            batch[SOURCE],
+            text_target=batch[TARGET],
+            max_length=args.max_source_length,
+            max_target_length=args.max_target_length,
+            truncation=True,
+        )
+
+    return {
+        split: dataset.map(
+            encode, batched=True, remove_columns=dataset.column_names, num_proc=args.preprocessing_num_workers
+        )
+        for split, dataset in data.splits.items()
+    }
+
+
+def bleu_and_chrf(tokenizer: PreTrainedTokenizerFast) -> Any:
+    """``compute_metrics`` for ``predict_with_generate``: corpus BLEU and chrF of the decoded generations."""
+    metric = load_metric("sacrebleu")
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        predictions = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        predictions = np.where(predictions < 0, tokenizer.pad_token_id, predictions)
+        labels = np.where(prediction.label_ids < 0, tokenizer.pad_token_id, prediction.label_ids)
+        hypotheses = [text.strip() for text in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
+        references = [text.strip() for text in tokenizer.batch_decode(labels, skip_special_tokens=True)]
+        scores = metric.compute(predictions=hypotheses, references=references)
+        return {
+            "bleu": scores["bleu"],
+            "chrf": scores["chrf"],
+            "gen_len": float(np.mean([len(text.split()) for text in hypotheses])),
+        }
+
+    return compute_metrics
+
+
+def translate(
+    model: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast, texts: list[str], batch_size: int = 32
+) -> list[str]:
+    """Translate with the model's generation config (beams, length penalty, max length)."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True)
+        with torch.no_grad():
+            generated = model.generate(**batch.to(model.device))
+        outputs += [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    return outputs
+
+
+def plot_attention(
+    model: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast, text: str, path: Path
+) -> None:
+    """Heat-map of the cross-attention (last decoder layer, mean over heads) while greedily translating ``text``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model.eval()
+    inputs = tokenizer([text], return_tensors="pt").to(model.device)
+    attention_implementation = getattr(model.config, "_attn_implementation", None)
+    if attention_implementation not in (None, "eager"):  # sdpa / flash kernels return no attention weights
+        model.set_attn_implementation("eager")
+    with torch.no_grad():
+        generated = model.generate(**inputs, num_beams=1, do_sample=False)
+        outputs = model(**inputs, decoder_input_ids=generated[:, :-1], output_attentions=True)
+    if attention_implementation not in (None, "eager"):
+        model.set_attn_implementation(attention_implementation)
+    weights = outputs.cross_attentions[-1][0].mean(0).float().cpu().numpy()  # (T, S)
+    source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+    output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:])
+    figure, axes = plt.subplots(figsize=(1 + 0.45 * len(source_tokens), 1 + 0.4 * len(output_tokens)))
+    axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+    axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
+    axes.set_yticks(range(len(output_tokens)), output_tokens)
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    temporary.replace(path)
+
+
+def run_translation(
+    *,
+    parsed: ParsedConfig,
+    run: RunState,
+    data: RawData,
+    args: TranslationArguments,
+    model: transformers.PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    card: ModelCardInfo,
+    card_extra_hyperparameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Tokenize, train with teacher forcing, evaluate BLEU/chrF by generation, save, write samples and a heat-map."""
+    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    generation = model.generation_config
+    generation.max_length = args.max_target_length
+    generation.num_beams = training_args.generation_num_beams or 1
+    generation.length_penalty = args.length_penalty
+    with training_args.main_process_first(desc="tokenizing"):
+        tokenized = tokenize(data, tokenizer, args)
+    validation = data.splits["validation"]
+    card.example_inputs = card.example_inputs or validation[:3][SOURCE]
+    trainer, results = train_and_save(
+        parsed=parsed,
+        run=run,
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        test_dataset=tokenized.get("test"),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        compute_metrics=bleu_and_chrf(tokenizer),
+        card=card,
+        card_extra_hyperparameters=card_extra_hyperparameters,
+        trainer_class=Seq2SeqTrainer,
+    )
+    if trainer.is_world_process_zero():
+        output_dir = Path(training_args.output_dir)
+        count = min(args.num_sample_translations, len(validation))
+        first = validation[:count]
+        sources, references = first[SOURCE], first[TARGET]
+        hypotheses = translate(trainer.model, tokenizer, sources, batch_size=training_args.per_device_eval_batch_size)
+        lines = ["source\treference\ttranslation"] + [
+            "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
+        ]
+        atomic_write_text(output_dir / SAMPLES_FILE, "\n".join(lines) + "\n")
+        if sources:
+            plot_attention(trainer.model, tokenizer, sources[0], output_dir / HEATMAP_FILE)
+        shown = "\n".join(
+            f"  {s}\n  -> {h}\n  (reference: {r})" for s, r, h in list(zip(sources, references, hypotheses))[:5]
+        )
+        print(f"\nSample translations:\n{shown}", flush=True)
+    return results
