@@ -51,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--position_embedding_type", choices=["learned", "rotary"], default="rotary")
     parser.add_argument("--models", default="gpt,gpt2,lstm", help="comma-separated subset of gpt,gpt2,lstm")
     parser.add_argument("--lstm_budget_s", type=float, default=None, help="LSTM training time (default: GPT's)")
+    parser.add_argument("--lstm_learning_rate", type=float, default=2e-3, help="peak LR of the LSTM (char-rnn's)")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: leave torch's default)")
     args = parser.parse_args()
@@ -131,17 +132,29 @@ class Trainee:
             losses.append(F.cross_entropy(logits.view(-1, self.vocab_size), targets.reshape(-1)).item())
         return sum(losses) / len(losses)
 
-    @torch.no_grad()
-    def generation_speed(self, prompt: torch.Tensor, new_tokens: int, rounds: int, seed: int) -> tuple[float, str]:
-        """Tokens per second of sampled `generate()` with the cache; returns the first generation's ids too."""
-        self.model.eval()
-        kwargs = dict(max_new_tokens=new_tokens, do_sample=True, temperature=0.8, use_cache=True)
-        self.model.generate(prompt, **kwargs)  # warm-up: generate() sets things up on its first call
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        outputs = [self.model.generate(prompt, **kwargs) for _ in range(rounds)]
-        seconds = time.perf_counter() - start
-        return sum(out.shape[1] - prompt.shape[1] for out in outputs) / seconds, outputs[0][0, prompt.shape[1] :]
+
+@torch.no_grad()
+def generation_speeds(
+    trainees: list[Trainee], prompt: torch.Tensor, new_tokens: int, rounds: int, seed: int
+) -> dict[str, tuple[float, torch.Tensor]]:
+    """Tokens per second of sampled `generate()` at batch 1 with the cache, per model, and each first generation.
+
+    The models take turns round by round, so that a change in the machine's load hits them alike.
+    """
+    kwargs = {"max_new_tokens": new_tokens, "do_sample": True, "temperature": 0.8, "use_cache": True}
+    seconds = dict.fromkeys((t.name for t in trainees), 0.0)
+    samples = {}
+    for trainee in trainees:
+        trainee.model.eval()
+        trainee.model.generate(prompt, **kwargs)  # warm-up: generate() sets things up on its first call
+    for round_ in range(rounds):
+        for trainee in trainees:
+            torch.manual_seed(seed + round_)
+            start = time.perf_counter()
+            output = trainee.model.generate(prompt, **kwargs)
+            seconds[trainee.name] += time.perf_counter() - start
+            samples.setdefault(trainee.name, output[0, prompt.shape[1] :])
+    return {name: (rounds * new_tokens / seconds[name], samples[name]) for name in seconds}
 
 
 def main() -> None:
@@ -198,16 +211,18 @@ def main() -> None:
             budget = next((t.train_seconds for t in transformers_ if t.name == "gpt"), None)
         if budget is None:
             raise SystemExit("--models with lstm but without gpt needs --lstm_budget_s")
-        lstm = Trainee("lstm", build("lstm"), vocab_size, 2e-3)
-        lstm_args = argparse.Namespace(**{**vars(args), "learning_rate": 2e-3, "min_lr": 2e-4})
+        lstm = Trainee("lstm", build("lstm"), vocab_size, args.lstm_learning_rate)
+        lstm_lr = {"learning_rate": args.lstm_learning_rate, "min_lr": args.lstm_learning_rate / 10}
+        lstm_args = argparse.Namespace(**{**vars(args), **lstm_lr})
         while lstm.train_seconds < budget:  # the schedule follows the fraction of the time budget spent
             inputs, targets = train_batches[lstm.steps]
             lstm.train_step(inputs, targets, cosine_lr(lstm.train_seconds / budget, lstm_args))
         trainees.append(lstm)
 
     prompt = torch.tensor([[stoi["\n"]]])
+    speeds = generation_speeds(trainees, prompt, args.block_size - 1, args.gen_rounds, args.seed)
     for trainee in trainees:
-        gen_speed, sample = trainee.generation_speed(prompt, args.block_size - 1, args.gen_rounds, args.seed)
+        gen_speed, sample = speeds[trainee.name]
         result = {
             "model": labels[trainee.name],
             "val_loss": round(trainee.val_loss(val_batches, args.eval_batches), 4),

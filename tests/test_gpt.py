@@ -11,6 +11,7 @@ from transformers import AutoModel, AutoModelForCausalLM, PreTrainedTokenizerFas
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.gpt import GPTConfig, GPTForCausalLM, GPTModel
+from nlpkit.models.gpt.modeling_gpt import attention_mask_for_sdpa
 from tests.helpers import last_json_line, run_without_nlpkit
 
 CHARS = list(" \nabcdefghijklmnopqrstuvwxyz.,!?")
@@ -89,6 +90,24 @@ def test_left_padded_forward_matches_unpadded_forward():
         in_batch = model(padded, attention_mask=mask).logits
     assert not in_batch.isnan().any()  # fully masked query rows must not produce NaN
     torch.testing.assert_close(in_batch[:, 2:], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_sdpa_gets_no_mask_unless_padding_or_a_multi_token_step_on_a_cache_needs_one():
+    cpu = torch.device("cpu")
+    assert attention_mask_for_sdpa(None, 6, 0, cpu) == (None, True)  # training / prefill: fused causal kernel
+    assert attention_mask_for_sdpa(torch.ones(2, 6), 6, 0, cpu) == (None, True)  # an all-ones mask is dropped
+    assert attention_mask_for_sdpa(None, 1, 5, cpu) == (None, False)  # one new token sees the whole cache
+    mask, is_causal = attention_mask_for_sdpa(None, 2, 3, cpu)  # two new tokens on top of three cached ones
+    assert not is_causal and mask.tolist() == [[True] * 4 + [False], [True] * 5]
+
+    padding = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    mask, is_causal = attention_mask_for_sdpa(padding, 4, 0, cpu)
+    assert not is_causal and mask.shape == (2, 1, 4, 4)
+    causal = torch.ones(4, 4, dtype=torch.bool).tril()
+    assert torch.equal(mask[1, 0], causal)
+    # Padding queries would see no key at all (NaN in SDPA on some backends): they see every key instead.
+    assert mask[0, 0, :2].all()
+    assert mask[0, 0, 2:].tolist() == [[False, False, True, False], [False, False, True, True]]
 
 
 def test_tied_weights_survive_save_and_load(tmp_path):

@@ -37,7 +37,7 @@ def apply_rotary(x: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
 
 
 def attention_mask_for_sdpa(
-    attention_mask: torch.Tensor | None, query_length: int, past_length: int
+    attention_mask: torch.Tensor | None, query_length: int, past_length: int, device: torch.device
 ) -> tuple[torch.Tensor | None, bool]:
     """The `(attn_mask, is_causal)` pair for `scaled_dot_product_attention`, from a 2-D padding mask (1 = token).
 
@@ -51,7 +51,6 @@ def attention_mask_for_sdpa(
     if attention_mask is None and (past_length == 0 or query_length == 1):
         return None, past_length == 0 and query_length > 1
     key_length = past_length + query_length
-    device = attention_mask.device if attention_mask is not None else None
     # Query i (absolute position past_length + i) sees keys 0 .. past_length + i.
     mask = torch.ones(query_length, key_length, dtype=torch.bool, device=device).tril(diagonal=past_length)
     if attention_mask is None:
@@ -189,7 +188,6 @@ class GPTModel(GPTPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else None
         self.layers = nn.ModuleList(GPTBlock(config, layer_idx) for layer_idx in range(config.num_hidden_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.bias)
-        self.gradient_checkpointing = False
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -250,7 +248,7 @@ class GPTModel(GPTPreTrainedModel):
             )
         if self.dropout is not None:
             hidden_states = self.dropout(hidden_states)
-        mask, is_causal = attention_mask_for_sdpa(attention_mask, seq_len, past_length)
+        mask, is_causal = attention_mask_for_sdpa(attention_mask, seq_len, past_length, hidden_states.device)
 
         all_hidden_states = [] if output_hidden_states else None
         for layer in self.layers:
