@@ -197,7 +197,7 @@ def main() -> None:
 
     labels = {"gpt": "nlpkit GPTForCausalLM", "gpt2": "transformers GPT2LMHeadModel", "lstm": "nlpkit LSTMForCausalLM"}
     transformers_ = [Trainee(name, build(name), vocab_size, args.learning_rate) for name in models if name != "lstm"]
-    for it in range(args.max_iters):
+    for it in range(args.max_iters if transformers_ else 0):
         inputs, targets = train_batches[it]
         lr = cosine_lr(it / args.max_iters, args)
         losses = {t.name: t.train_step(inputs, targets, lr) for t in transformers_}
