@@ -3,11 +3,14 @@
 Both transformers train side by side in one run at nanoGPT's CPU configuration (4 layers, 4 heads, width 128,
 context 64, batch 12, 2,000 iterations, AdamW lr 1e-3 with 100 warm-up steps and cosine decay to 1e-4, betas
 (0.9, 0.99), weight decay 0.1 on 2-D parameters, gradient clipping 1.0, no dropout), from the same seed on the same
-batches. The LSTM LM then trains for the wall-clock time the GPT needed. One JSON line per model:
+batches. nlpkit's GPT uses rotary position embeddings here (`--position_embedding_type learned` for GPT-2's
+learned table). The LSTM LM (2 x 256, char-rnn's learning rate 2e-3) then trains for the wall-clock time the GPT
+needed, its schedule following the fraction of that budget spent. One JSON line per model:
 
     val_loss            mean cross-entropy over a fixed set of validation batches (nats per character)
     train_tokens_per_s  training throughput (forward, backward, clipping and optimizer step)
-    gen_tokens_per_s    `generate()` throughput at batch 1 with the cache (sampling, context-sized generations)
+    gen_tokens_per_s    `generate()` throughput at batch 1 with the cache (sampling, block_size - 1 new tokens from a
+                        one-character prompt, so that GPT-2's learned positions stay within the trained context)
 
     python benchmarks/text_generation.py --data /work/shared/datasets/tinyshakespeare/input.txt
     python benchmarks/text_generation.py --data ... --max_iters 50   # smoke test
