@@ -64,7 +64,7 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
 
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     generation = json.loads((output_dir / "generation_config.json").read_text())
-    assert generation["do_sample"] is True and generation["max_new_tokens"] == 200
+    assert generation["do_sample"] is True and generation["max_new_tokens"] == 200 and generation["top_k"] == 0
     assert generation["eos_token_id"] == tokenizer.eos_token_id and generation["pad_token_id"] == tokenizer.pad_token_id
 
     samples = [json.loads(line) for line in (output_dir / "samples.jsonl").read_text().splitlines()]

@@ -52,7 +52,9 @@ class TextGenerationArguments(LanguageModelingDataArguments):
     sample_max_new_tokens: int = field(default=200, metadata={"help": "Length of each sample, in tokens."})
     generation_max_new_tokens: int = field(default=200, metadata={"help": "Saved generation config: max_new_tokens."})
     generation_temperature: float = field(default=0.8, metadata={"help": "Saved generation config: temperature."})
-    generation_top_k: int | None = field(default=None, metadata={"help": "Saved generation config: top_k."})
+    generation_top_k: int = field(
+        default=0, metadata={"help": "Saved generation config: top_k (0: off; transformers' default would be 50)."}
+    )
 
 
 # TrainingArguments defaults for language models trained from scratch (nanoGPT-like; YAML files override them).
@@ -151,8 +153,8 @@ def sample_texts(
                 attention_mask=torch.ones_like(input_ids),
                 do_sample=True,
                 temperature=temperature,
-                top_k=None,
-                top_p=None,
+                top_k=0,  # off: unset, generate() would apply its default top-k of 50
+                top_p=1.0,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
