@@ -178,3 +178,13 @@ def test_blocks_decode_to_the_text_and_count_tokens_per_character(kind):
     else:  # merges: fewer tokens than characters, so bits per character = bits per token x tokens per character
         assert 0.3 < blocks.validation_tokens_per_character < 0.9
     assert torch.tensor(blocks.train["input_ids"]).max() < len(tokenizer)
+
+
+def test_hub_style_dataset_joins_the_text_column(tmp_path):
+    # A local folder loads through the same `datasets.load_dataset(name)` call as a Hub id (splits from file names).
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": f"line {i}"}) + "\n" for i in range(5)))
+    (tmp_path / "validation.jsonl").write_text(json.dumps({"text": "held out"}) + "\n")
+    text = load_text(LanguageModelingDataArguments(dataset_name=str(tmp_path), block_size=4))
+    assert text.train == "\n".join(f"line {i}" for i in range(5)) and text.validation == "held out"
+    with pytest.raises(DataError, match="no column 'body'"):
+        load_text(LanguageModelingDataArguments(dataset_name=str(tmp_path), text_column="body"))
