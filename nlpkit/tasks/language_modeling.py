@@ -102,10 +102,24 @@ def _check_same_on_every_rank(tokenizer: PreTrainedTokenizerFast) -> None:
         raise RuntimeError(f"the ranks trained different tokenizers (digests {digests})")
 
 
-def generation_config_for(tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments) -> GenerationConfig:
+def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int, wanted: int) -> int:
+    """``wanted`` new tokens, or fewer when a model with a learned position table would run past it (the GPT with
+    learned positions sees at most ``max_position_embeddings`` tokens; rotary GPTs and LSTMs have no such limit)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None or getattr(config, "position_embedding_type", "learned") != "learned":
+        return wanted
+    return max(0, min(wanted, limit - prompt_tokens))
+
+
+def generation_config_for(
+    tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments, model_config: transformers.PreTrainedConfig
+) -> GenerationConfig:
     """The sampling settings saved as ``generation_config.json`` (what ``generate()`` and the pipeline use)."""
+    max_new_tokens = longest_generation(model_config, 1, args.generation_max_new_tokens)
+    if max_new_tokens < args.generation_max_new_tokens:
+        logger.warning("generation_max_new_tokens capped at %d by the model's position table", max_new_tokens)
     return GenerationConfig(
-        max_new_tokens=args.generation_max_new_tokens,
+        max_new_tokens=max_new_tokens,
         do_sample=True,
         temperature=args.generation_temperature,
         top_k=args.generation_top_k,
@@ -144,6 +158,7 @@ def sample_texts(
     was_training = model.training
     model.eval()
     input_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+    max_new_tokens = longest_generation(model.config, input_ids.shape[1], max_new_tokens)
     samples = []
     with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), torch.no_grad():
         torch.manual_seed(seed)
@@ -208,7 +223,7 @@ def run_text_generation(
     tokenizer = tokenizer_for_run(text, args, run.resume_checkpoint)
     blocks: LanguageModelingBlocks = build_blocks(text, tokenizer, args)
     model = build_model(tokenizer)
-    model.generation_config = generation_config_for(tokenizer, args)
+    model.generation_config = generation_config_for(tokenizer, args, model.config)
     card.example_inputs = card.example_inputs or [args.sample_prompt]
     extra = {"tokenizer": args.tokenizer_kind, "vocab_size": len(tokenizer), "block_size": args.block_size}
 
