@@ -51,6 +51,7 @@ def _generate(args: argparse.Namespace) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from nlpkit.pretrained import check_model_folder
+    from nlpkit.tasks.language_modeling import longest_generation
 
     check_model_folder(Path(args.model_dir))
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
@@ -72,6 +73,10 @@ def _generate(args: argparse.Namespace) -> None:
     if args.seed is not None:
         set_seed(args.seed)
     inputs = tokenizer(args.prompt, add_special_tokens=False, return_tensors="pt")
+    wanted = options.get("max_new_tokens", model.generation_config.max_new_tokens or 20)
+    options["max_new_tokens"] = longest_generation(model.config, inputs["input_ids"].shape[1], wanted)
+    if options["max_new_tokens"] == 0:
+        raise ConfigError(f"the prompt fills the model's context ({model.config.max_position_embeddings} tokens)")
     with torch.no_grad():
         output = model.generate(**inputs, pad_token_id=tokenizer.pad_token_id, **options)
     texts = tokenizer.batch_decode(output, skip_special_tokens=True)

@@ -95,6 +95,10 @@ def test_generate_command_is_reproducible_with_a_seed(quickstart, capsys):
     cli_main([*args, "--greedy", "--num-beams", "2"])
     (beam,) = capsys.readouterr().out.splitlines()
     assert json.loads(beam)["generated_text"].startswith("The ")
+    # The GPT's learned positions hold 32 tokens: longer prompts are refused with a message, not an IndexError.
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["generate", str(output_dir), "--prompt", "x" * 40])
+    assert exit_info.value.code == 2 and "fills the model's context (32 tokens)" in capsys.readouterr().err
 
 
 def greedy_text(output_dir, prompt="The ", max_new_tokens=12):
