@@ -1,4 +1,5 @@
-"""The `nlpkit` command (`nlpkit predict`, `nlpkit push`) and the error handling of every recipe's entry point."""
+"""The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`) and the error handling of every recipe's
+entry point."""
 
 from __future__ import annotations
 
@@ -43,6 +44,49 @@ def _predict(args: argparse.Namespace) -> None:
         print(format_predictions(predictions))
 
 
+def _generate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from nlpkit.pretrained import check_model_folder
+    from nlpkit.tasks.language_modeling import longest_generation
+
+    check_model_folder(Path(args.model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    model = AutoModelForCausalLM.from_pretrained(args.model_dir).eval()
+    options = {
+        key: value
+        for key, value in {
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": args.temperature,
+            "top_k": args.top_k,
+            "top_p": args.top_p,
+            "num_beams": args.num_beams,
+            "num_return_sequences": args.num_return_sequences,
+        }.items()
+        if value is not None
+    }
+    if args.greedy:
+        options["do_sample"] = False
+    if args.seed is not None:
+        set_seed(args.seed)
+    inputs = tokenizer(args.prompt, add_special_tokens=False, return_tensors="pt")
+    wanted = options.get("max_new_tokens", model.generation_config.max_new_tokens or 20)
+    options["max_new_tokens"] = longest_generation(model.config, inputs["input_ids"].shape[1], wanted)
+    if options["max_new_tokens"] == 0:
+        raise ConfigError(f"the prompt fills the model's context ({model.config.max_position_embeddings} tokens)")
+    with torch.no_grad():
+        output = model.generate(**inputs, pad_token_id=tokenizer.pad_token_id, **options)
+    texts = tokenizer.batch_decode(output, skip_special_tokens=True)
+    if args.json:
+        for text in texts:
+            print(json.dumps({"generated_text": text}, ensure_ascii=False))
+    else:
+        print("\n\n".join(texts))
+
+
 def _push(args: argparse.Namespace) -> None:
     url = push_output_dir(
         args.output_dir, args.repo_id, private=True if args.private else None, commit_message=args.commit_message
@@ -60,6 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: the pipeline's choice).")
     predict.set_defaults(handler=_predict)
+    generate = commands.add_parser(
+        "generate",
+        help="Continue a prompt with a saved language model.",
+        description="Continue a prompt with generate(); the options not given come from the folder's "
+        "generation_config.json.",
+    )
+    generate.add_argument("model_dir", help="A folder written by recipes/text_generation.py (or any causal LM).")
+    generate.add_argument("--prompt", default="\n", help="Text to continue (default: a newline).")
+    generate.add_argument("--max-new-tokens", type=int)
+    generate.add_argument("--temperature", type=float)
+    generate.add_argument("--top-k", type=int)
+    generate.add_argument("--top-p", type=float)
+    generate.add_argument("--num-beams", type=int)
+    generate.add_argument("--num-return-sequences", type=int)
+    generate.add_argument("--greedy", action="store_true", help="Pick the most likely token (no sampling).")
+    generate.add_argument("--seed", type=int, help="Seed the sampling, for reproducible output.")
+    generate.add_argument("--json", action="store_true", help="One JSON object per sequence.")
+    generate.set_defaults(handler=_generate)
     push = commands.add_parser(
         "push",
         help="Push a finished output folder to the Hugging Face Hub.",

@@ -1,0 +1,248 @@
+"""Language modelling from scratch: tokenizer, blocks, metrics (perplexity, bits per character), samples, training.
+
+Everything the text-generation recipe does after it has chosen a model class: the recipe stays a list of arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import transformers
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Trainer, TrainerCallback
+
+from nlpkit.cards import ModelCardInfo
+from nlpkit.config import ParsedConfig
+from nlpkit.data.language_modeling import (
+    LanguageModelingBlocks,
+    LanguageModelingDataArguments,
+    LanguageModelingText,
+    build_blocks,
+    load_text,
+)
+from nlpkit.io import atomic_write_text
+from nlpkit.tokenization import train_tokenizer
+from nlpkit.training import RunState, train_and_save
+
+logger = logging.getLogger("nlpkit")
+
+SAMPLES_FILE = "samples.jsonl"
+EOS_TOKEN = "<eos>"
+
+
+@dataclass
+class TextGenerationArguments(LanguageModelingDataArguments):
+    """Data arguments plus the tokenizer to train and the samples written after each evaluation."""
+
+    tokenizer_kind: Literal["char", "byte_bpe"] = field(
+        default="char", metadata={"help": "Character-level or byte-level BPE tokenizer, trained on the training text."}
+    )
+    tokenizer_vocab_size: int = field(default=4096, metadata={"help": "Largest vocabulary (byte_bpe only)."})
+    sample_prompt: str = field(default="\n", metadata={"help": "Text the samples continue."})
+    sample_temperatures: list[float] = field(
+        default_factory=lambda: [0.2, 0.5, 1.0, 1.2], metadata={"help": "One sample per temperature."}
+    )
+    sample_max_new_tokens: int = field(default=200, metadata={"help": "Length of each sample, in tokens."})
+    generation_max_new_tokens: int = field(default=200, metadata={"help": "Saved generation config: max_new_tokens."})
+    generation_temperature: float = field(default=0.8, metadata={"help": "Saved generation config: temperature."})
+    generation_top_k: int = field(
+        default=0, metadata={"help": "Saved generation config: top_k (0: off; transformers' default would be 50)."}
+    )
+
+
+# TrainingArguments defaults for language models trained from scratch (nanoGPT-like; YAML files override them).
+LANGUAGE_MODELING_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 100,
+    "weight_decay": 0.1,
+    "adam_beta2": 0.99,
+    "max_grad_norm": 1.0,
+    "per_device_train_batch_size": 64,
+    "per_device_eval_batch_size": 64,
+    "eval_strategy": "steps",
+    "save_strategy": "steps",
+    "metric_for_best_model": "loss",
+}
+
+
+def tokenizer_for_run(
+    text: LanguageModelingText, args: TextGenerationArguments, resume_checkpoint: str | None
+) -> PreTrainedTokenizerFast:
+    """The checkpoint's tokenizer when resuming (its ids index the saved weights), else one trained on the training
+    text. Every rank trains its own on the same text: `tokenizers` is deterministic, and the ranks check it."""
+    if resume_checkpoint is not None:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(resume_checkpoint)
+    else:
+        tokenizer = train_tokenizer(
+            [text.train],
+            kind=args.tokenizer_kind,
+            vocab_size=args.tokenizer_vocab_size if args.tokenizer_kind == "byte_bpe" else 100_000,
+            eos_token=EOS_TOKEN,
+        )
+    _check_same_on_every_rank(tokenizer)
+    logger.info("Tokenizer: %s, %d tokens", args.tokenizer_kind, len(tokenizer))
+    return tokenizer
+
+
+def _check_same_on_every_rank(tokenizer: PreTrainedTokenizerFast) -> None:
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
+    digests: list[str | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the ranks trained different tokenizers (digests {digests})")
+
+
+def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int, wanted: int) -> int:
+    """``wanted`` new tokens, or fewer when a model with a learned position table would run past it (the GPT with
+    learned positions sees at most ``max_position_embeddings`` tokens; rotary GPTs and LSTMs have no such limit)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None or getattr(config, "position_embedding_type", "learned") != "learned":
+        return wanted
+    return max(0, min(wanted, limit - prompt_tokens))
+
+
+def generation_config_for(
+    tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments, model_config: transformers.PreTrainedConfig
+) -> GenerationConfig:
+    """The sampling settings saved as ``generation_config.json`` (what ``generate()`` and the pipeline use)."""
+    max_new_tokens = longest_generation(model_config, 1, args.generation_max_new_tokens)
+    if max_new_tokens < args.generation_max_new_tokens:
+        logger.warning("generation_max_new_tokens capped at %d by the model's position table", max_new_tokens)
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        temperature=args.generation_temperature,
+        top_k=args.generation_top_k,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+class LanguageModelingTrainer(Trainer):
+    """A Trainer whose evaluation logs also report perplexity and bits per character next to the loss.
+
+    The Trainer's mean token loss is all they need, so no logits are gathered (``compute_metrics`` would keep
+    batch x block x vocabulary floats per step).
+    """
+
+    tokens_per_character: float = 1.0
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        for prefix in ("eval", "test"):
+            loss = logs.get(f"{prefix}_loss")
+            if loss is not None:  # in place: evaluate() returns this same dict
+                logs[f"{prefix}_perplexity"] = math.exp(min(loss, 50.0))
+                logs[f"{prefix}_bits_per_character"] = loss / math.log(2) * self.tokens_per_character
+        super().log(logs, start_time)
+
+
+def sample_texts(
+    model: transformers.PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    prompt: str,
+    temperatures: list[float],
+    max_new_tokens: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One sampled continuation of ``prompt`` per temperature (seeded; training's random state is left untouched)."""
+    was_training = model.training
+    model.eval()
+    input_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+    max_new_tokens = longest_generation(model.config, input_ids.shape[1], max_new_tokens)
+    samples = []
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), torch.no_grad():
+        torch.manual_seed(seed)
+        for temperature in temperatures:
+            output = model.generate(
+                input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,  # off: unset, generate() would apply its default top-k of 50
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            text = tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
+            samples.append({"temperature": temperature, "prompt": prompt, "text": text})
+    model.train(was_training)
+    return samples
+
+
+class SamplingCallback(TrainerCallback):
+    """After each evaluation (main process): print samples at several temperatures and append them to
+    ``samples.jsonl`` in the output folder (one JSON object per sample, with the step; rewritten atomically)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments, seed: int) -> None:
+        self.tokenizer = tokenizer
+        self.args = args
+        self.seed = seed
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero or model is None or not self.args.sample_temperatures:
+            return
+        samples = sample_texts(
+            model,
+            self.tokenizer,
+            self.args.sample_prompt,
+            list(self.args.sample_temperatures),
+            self.args.sample_max_new_tokens,
+            seed=self.seed,
+        )
+        path = Path(args.output_dir) / SAMPLES_FILE
+        previous = path.read_text(encoding="utf-8") if path.exists() else ""
+        lines = [json.dumps({"step": state.global_step, **sample}, ensure_ascii=False) for sample in samples]
+        atomic_write_text(path, previous + "".join(line + "\n" for line in lines))
+        shown = "\n".join(f"--- temperature {s['temperature']} ---\n{s['prompt']}{s['text']}" for s in samples)
+        print(f"\nSamples at step {state.global_step}:\n{shown}\n", flush=True)
+
+
+def run_text_generation(
+    *,
+    parsed: ParsedConfig,
+    run: RunState,
+    args: TextGenerationArguments,
+    build_model: Callable[[PreTrainedTokenizerFast], transformers.PreTrainedModel],
+    card: ModelCardInfo,
+    card_extra_hyperparameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Load the text, train the tokenizer, cut blocks, build the model (``build_model(tokenizer)``), train, save."""
+    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    with training_args.main_process_first(desc="loading text"):
+        text = load_text(args)
+    tokenizer = tokenizer_for_run(text, args, run.resume_checkpoint)
+    blocks: LanguageModelingBlocks = build_blocks(text, tokenizer, args)
+    model = build_model(tokenizer)
+    model.generation_config = generation_config_for(tokenizer, args, model.config)
+    card.example_inputs = card.example_inputs or [args.sample_prompt]
+    extra = {"tokenizer": args.tokenizer_kind, "vocab_size": len(tokenizer), "block_size": args.block_size}
+
+    class _Trainer(LanguageModelingTrainer):
+        tokens_per_character = blocks.validation_tokens_per_character
+
+    _, results = train_and_save(
+        parsed=parsed,
+        run=run,
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=blocks.train,
+        eval_dataset=blocks.validation,
+        data_collator=transformers.default_data_collator,
+        compute_metrics=None,
+        card=card,
+        trainer_class=_Trainer,
+        callbacks=[SamplingCallback(tokenizer, args, seed=training_args.seed)],
+        card_extra_hyperparameters={**extra, **(card_extra_hyperparameters or {})},
+        loss_uses_num_items_in_batch=getattr(model, "accepts_loss_kwargs", False),
+    )
+    return results
