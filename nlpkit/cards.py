@@ -132,7 +132,7 @@ def render_model_card(
         "```python",
         f"from transformers import AutoTokenizer, {info.auto_class}",
         "",
-        f'tokenizer = AutoTokenizer.from_pretrained("{load_name}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{load_name}"{trust})',
         f'model = {info.auto_class}.from_pretrained("{load_name}"{trust})',
         "```",
         "",

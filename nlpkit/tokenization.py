@@ -16,11 +16,16 @@ Special tokens come first in the vocabulary, in the order pad, unk, bos, eos, ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
+import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+logger = logging.getLogger(__name__)
 
 TokenizerKind = Literal["word", "char", "bpe", "byte_bpe"]
 TOKENIZER_KINDS: tuple[str, ...] = ("word", "char", "bpe", "byte_bpe")
@@ -200,4 +205,46 @@ def wrap_tokenizer(
     )
 
 
-__all__ = ["TOKENIZER_KINDS", "TokenizerKind", "new_tokenizer", "train_tokenizer", "wrap_tokenizer"]
+def tokenizer_for_run(
+    train: Callable[[], PreTrainedTokenizerFast], resume_checkpoint: str | None = None
+) -> PreTrainedTokenizerFast:
+    """The tokenizer of a run whose model learns its vocabulary: the checkpoint's when resuming, else ``train()``.
+
+    A checkpoint's weights index its own vocabulary, so a resumed run reloads the tokenizer saved beside them rather
+    than training one that might differ (other data or options). Under torch.distributed every rank calls ``train()``
+    on the same texts: `tokenizers` trains deterministically (same texts, same vocabulary and merges, in any process),
+    so no rank waits for a file that another one writes, and :func:`check_same_on_every_rank` makes sure of it.
+    """
+    if resume_checkpoint is not None:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(resume_checkpoint)
+        logger.info("Tokenizer of %s reloaded (%d tokens)", resume_checkpoint, len(tokenizer))
+    else:
+        tokenizer = train()
+        logger.info("Trained a tokenizer of %d tokens", len(tokenizer))
+    check_same_on_every_rank(tokenizer)
+    return tokenizer
+
+
+def check_same_on_every_rank(tokenizer: PreTrainedTokenizerFast) -> None:
+    """Raise if the ranks of the torch.distributed group hold different tokenizers (no-op in a single process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
+    digests: list[str | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        ranks = [rank for rank, other in enumerate(digests) if other != digests[0]]
+        raise RuntimeError(
+            f"the tokenizer of rank(s) {ranks} differs from rank 0's: every rank must train it on the same texts"
+        )
+
+
+__all__ = [
+    "TOKENIZER_KINDS",
+    "TokenizerKind",
+    "check_same_on_every_rank",
+    "new_tokenizer",
+    "tokenizer_for_run",
+    "train_tokenizer",
+    "wrap_tokenizer",
+]

@@ -146,3 +146,25 @@ def test_malformed_csv_names_file(tmp_path):
 def test_no_data_source_is_a_config_error():
     with pytest.raises(ValueError, match="no data: set 'dataset_name'"):
         ClassificationDataArguments()
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_padding_collator_matches_data_collator_with_padding(padding_side):
+    import torch
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from nlpkit.data.classification import PaddingCollator
+    from nlpkit.pretrained import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
+    tokenizer.padding_side = padding_side
+    texts = ["a lovely day", "a dreadful, dreadful day with cold soup", "ok"]
+    for encoded in (tokenizer(texts), tokenizer(texts, ["great food", "no", "cold soup again"])):  # single, pairs
+        features = [{key: values[i] for key, values in encoded.items()} | {"labels": i % 2} for i in range(3)]
+        expected = DataCollatorWithPadding(tokenizer)(features)
+        batch = PaddingCollator.for_tokenizer(tokenizer)(features)
+        assert batch.keys() == expected.keys()
+        for key in batch:
+            assert torch.equal(batch[key], expected[key]) and batch[key].dtype == expected[key].dtype, key
+    with pytest.raises(ValueError, match="special_tokens_mask"):
+        PaddingCollator(0)([{"input_ids": [5], "special_tokens_mask": [1]}])

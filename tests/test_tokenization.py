@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from nlpkit.tokenization import TOKENIZER_KINDS, train_tokenizer
+from nlpkit import tokenization
+from nlpkit.tokenization import TOKENIZER_KINDS, check_same_on_every_rank, tokenizer_for_run, train_tokenizer
 
 CORPUS = [
     "The film is n't bad , it 's great !",
@@ -158,3 +159,40 @@ def test_vocab_size_is_respected():
     # BPE vocabularies always hold their whole alphabet (256 bytes for byte_bpe); the size bounds what is added.
     for kind, size in (("word", 20), ("bpe", 60), ("byte_bpe", 270)):
         assert len(tokenizer_of(kind, vocab_size=size, min_frequency=1)) == size
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_training_is_deterministic(kind):
+    # Many words share a count, so a vocabulary cut at 40 depends on how ties are broken: it must not vary between
+    # trainings (DDP ranks each train their own copy and must agree).
+    corpus = [f"w{i} x{i % 7} y{i % 3} common" for i in range(60)]
+    vocabularies = {
+        tuple(sorted(train_tokenizer(corpus, kind=kind, vocab_size=40, min_frequency=1).get_vocab().items()))
+        for _ in range(5)
+    }
+    assert len(vocabularies) == 1
+
+
+def test_tokenizer_for_run_reloads_the_checkpoint_when_resuming(tmp_path):
+    saved = tokenizer_of("word")
+    saved.save_pretrained(tmp_path)
+    reloaded = tokenizer_for_run(lambda: pytest.fail("must not train when resuming"), resume_checkpoint=str(tmp_path))
+    assert reloaded.get_vocab() == saved.get_vocab()
+    assert tokenizer_for_run(lambda: saved).get_vocab() == saved.get_vocab()
+
+
+def test_ranks_holding_different_tokenizers_are_an_error(monkeypatch):
+    distributed = tokenization.torch.distributed
+    monkeypatch.setattr(distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed, "get_world_size", lambda: 3)
+
+    def all_gather_object(gathered, digest, other="0" * 64):
+        gathered[:] = [digest, digest, other]
+
+    monkeypatch.setattr(distributed, "all_gather_object", all_gather_object)
+    with pytest.raises(RuntimeError, match=r"rank\(s\) \[2\] differs from rank 0"):
+        check_same_on_every_rank(tokenizer_of("word"))
+    monkeypatch.setattr(
+        distributed, "all_gather_object", lambda gathered, digest: all_gather_object(gathered, digest, digest)
+    )
+    check_same_on_every_rank(tokenizer_of("word"))

@@ -8,13 +8,14 @@ from typing import Any
 
 import numpy as np
 import transformers
-from transformers import DataCollatorWithPadding, EvalPrediction
+from transformers import EvalPrediction
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ParsedConfig
 from nlpkit.data.classification import (
     ClassificationData,
     ClassificationDataArguments,
+    PaddingCollator,
     load_classification_data,
     tokenize_classification,
 )
@@ -91,7 +92,7 @@ def run_text_classification(
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         test_dataset=tokenized.get("test"),
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=PaddingCollator.for_tokenizer(tokenizer),
         compute_metrics=accuracy_and_f1(),
         card=card,
         card_extra_hyperparameters=card_extra_hyperparameters,
