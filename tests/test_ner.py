@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import runpy
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ from transformers import (
 )
 
 from nlpkit.cli import main as cli_main
+from nlpkit.config import parse_args
 from nlpkit.data.loading import DataError
 from nlpkit.data.token_classification import (
     TokenClassificationDataArguments,
@@ -32,6 +34,7 @@ from nlpkit.predict import tag_entities, token_classification_pipeline
 from nlpkit.pretrained import resolve_model_path
 from nlpkit.tasks.token_classification import (
     BiLSTMCRFArguments,
+    TokenClassificationArguments,
     WordCharCollator,
     align_labels,
     begin_to_inside,
@@ -40,7 +43,7 @@ from nlpkit.tasks.token_classification import (
     entity_metrics,
     tokenize_subwords,
 )
-from nlpkit.training import RunState
+from nlpkit.training import RunState, TrainingArguments
 from tests.helpers import REPO_ROOT
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -314,8 +317,6 @@ def test_quickstart_trains_a_bilstm_crf_and_predict_prints_entities(quickstart, 
 
 
 def test_recipe_fine_tunes_minilm(tmp_path):
-    import runpy
-
     main = runpy.run_path(RECIPE)["main"]
     results = main([
         "--config", str(REPO_ROOT / "recipes" / "configs" / "ner" / "quickstart_minilm.yaml"),
@@ -325,3 +326,18 @@ def test_recipe_fine_tunes_minilm(tmp_path):
     assert {"eval_f1", "eval_accuracy", "train_loss"} <= results.keys()
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert config["model_type"] == "bert" and config["id2label"]["1"] == "B-LOC"
+
+
+@pytest.mark.parametrize("config", sorted((REPO_ROOT / "recipes/configs/ner").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_config_parses(config):
+    recipe = runpy.run_path(RECIPE)
+    parsed = parse_args(
+        [recipe["ModelArguments"], BiLSTMCRFArguments, TokenClassificationArguments, TrainingArguments],
+        ["--config", str(config)],
+        defaults=recipe["DEFAULTS"],
+    )
+    model_args, _, data_args, _ = parsed.args
+    assert model_args.model == (
+        "bilstm-crf" if "bilstm_crf" in config.stem or config.stem == "quickstart" else "pretrained"
+    )
+    assert data_args.dataset_name or data_args.train_file.startswith(("nlpkit:", "$NLPKIT_SHARED_DATA/"))
