@@ -11,7 +11,7 @@ Any key of the config file can be overridden on the command line (`--learning_ra
 `nlpkit predict OUTPUT_DIR "Some text"` then prints the entities found, with their character offsets.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,14 @@ CONFIGS = Path(__file__).resolve().parent / "configs" / "ner"
 
 DEFAULTS = {**NER_DEFAULTS, "output_dir": "outputs/ner", "num_train_epochs": 3}
 
+BILSTM_CRF_CARD = (
+    "A BiLSTM-CRF named-entity tagger trained from scratch with [nlpkit](https://github.com/nlpkit/nlpkit): one "
+    "position per word (word embedding + character CNN/BiLSTM features), a BiLSTM, and a linear-chain CRF whose "
+    "Viterbi path is the argmax of the logits. The evaluation gave the model each word's characters; `nlpkit predict` "
+    "does too. A plain `pipeline()` reads them from the model's vocabulary table instead, where a word never seen in "
+    "training has none, so its tags for unseen words can be worse than the scores below."
+)
+
 # Byte-level BPE tokenizers need a space before each pre-split word to encode it as they encode running text.
 PREFIX_SPACE_MODEL_TYPES = {"roberta", "deberta", "gpt2", "bloom", "longformer"}
 
@@ -53,6 +61,10 @@ class ModelArguments:
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Hub id or local folder of a pretrained BERT-family encoder."}
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Pretrained models: keep the word embeddings fixed (half of a small BERT's weights): faster."},
     )
     dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
 
@@ -91,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
         collator = WordCharCollator(tokenizer)
         card.tags += ["bilstm-crf"]
         card.remote_code = True
+        card.description = BILSTM_CRF_CARD
+        card_hyperparameters = asdict(crf_args)
     else:
         model_path = resolve_model_path(model_args.model_name_or_path)
         model_type = from_pretrained(AutoConfig, model_path).model_type
@@ -107,11 +121,14 @@ def main(argv: list[str] | None = None) -> dict:
             id2label=data.id2label,
             label2id=data.label2id,
         )
+        if model_args.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
         with training_args.main_process_first(desc="tokenizing"):
             tokenized = tokenize_subwords(data, tokenizer, data_args)
         collator = DataCollatorForTokenClassification(tokenizer)
         card.base_model = None if Path(model_args.model_name_or_path).exists() else model_args.model_name_or_path
         card.tags += ["bert"]
+        card_hyperparameters = {}
 
     return run_token_classification(
         parsed=parsed,
@@ -123,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         tokenized=tokenized,
         data_collator=collator,
         card=card,
+        card_extra_hyperparameters=card_hyperparameters,
     )
 
 

@@ -80,7 +80,7 @@ class BiLSTMCRFArguments:
     """Shape and inputs of the BiLSTM-CRF tagger trained from scratch (``model: bilstm-crf``)."""
 
     word_embedding_dim: int = field(default=100, metadata={"help": "Size of a word embedding."})
-    lstm_hidden_size: int = field(default=200, metadata={"help": "Hidden size of each direction of the BiLSTM."})
+    lstm_hidden_size: int = field(default=100, metadata={"help": "Hidden size of each direction of the BiLSTM."})
     num_lstm_layers: int = field(default=1, metadata={"help": "Stacked BiLSTM layers."})
     dropout: float = field(default=0.5, metadata={"help": "Dropout on the BiLSTM's inputs and outputs."})
     char_encoder: Literal["cnn", "lstm", "none"] = field(
