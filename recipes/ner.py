@@ -64,7 +64,7 @@ class ModelArguments:
     )
     freeze_embeddings: bool = field(
         default=False,
-        metadata={"help": "Pretrained models: keep the word embeddings fixed (half of a small BERT's weights): faster."},
+        metadata={"help": "Pretrained models: keep the word embeddings fixed (half a small BERT's weights): faster."},
     )
     dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
 
