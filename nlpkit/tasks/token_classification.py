@@ -16,8 +16,8 @@ which is what most helps on unseen names. ``nlpkit predict`` and the recipe's cl
 (``nlpkit.predict.CharTokenClassificationPipeline``). A plain ``pipeline()`` (say, the saved folder loaded with
 remote code where nlpkit is not installed) cannot pass them: the model then reads each word's characters from its
 vocabulary table (``set_word_vocabulary``), where an unknown word has none, so its tags for unseen words are worse
-than the evaluation scores say. ``pass_char_ids: false`` trains and evaluates through the table instead: scores then
-describe that plain pipeline exactly, but are lower.
+than the evaluation scores say. ``pass_char_ids: false`` trains and evaluates through the table instead, so the
+scores describe what a plain pipeline sees, at the cost of the characters of every word outside the vocabulary.
 """
 
 from __future__ import annotations
