@@ -28,7 +28,7 @@ def recipe_main(main: Callable[[], Any]) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from nlpkit.predict import classify, format_predictions, load_pipeline
+    from nlpkit.predict import format_predictions, load_pipeline, predict
     from nlpkit.pretrained import check_model_folder
 
     check_model_folder(Path(args.model_dir))
@@ -36,7 +36,7 @@ def _predict(args: argparse.Namespace) -> None:
     if not texts:
         raise ConfigError("no texts: pass them as arguments or one per line on standard input")
     pipe = load_pipeline(args.model_dir, device=args.device)
-    predictions = classify(pipe, texts, batch_size=args.batch_size)
+    predictions = predict(pipe, texts, batch_size=args.batch_size)
     if args.json:
         for prediction in predictions:
             print(json.dumps(prediction, ensure_ascii=False))
@@ -97,8 +97,8 @@ def _push(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlpkit", description="Use models trained with nlpkit.")
     commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser("predict", help="Label texts with a saved model folder.")
-    predict.add_argument("model_dir", help="A folder written by a recipe (or any HF text-classification model).")
+    predict = commands.add_parser("predict", help="Label texts (or find their entities) with a saved model.")
+    predict.add_argument("model_dir", help="A folder written by a recipe (or an HF text or token classifier).")
     predict.add_argument("texts", nargs="*", help="Texts to label (default: one per line on standard input).")
     predict.add_argument("--json", action="store_true", help="One JSON object per text.")
     predict.add_argument("--batch-size", type=int, default=32)
