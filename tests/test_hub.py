@@ -27,11 +27,14 @@ from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import get_session
 from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
+    GenerationConfig,
     pipeline,
 )
 
@@ -41,7 +44,11 @@ from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.hub import HubError, push_output_dir
 from nlpkit.models.bilstm_crf import BiLSTMCRFConfig, BiLSTMCRFForTokenClassification
+from nlpkit.models.gpt import GPTConfig, GPTForCausalLM
 from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
+from nlpkit.models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
+from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
+from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline
 from nlpkit.tasks.classification import accuracy_and_f1
 from nlpkit.tokenization import train_tokenizer
 from nlpkit.training import RunState, TrainingArguments, start_run, train_and_save
@@ -69,6 +76,11 @@ REVIEW_TEXTS = [text for text, _ in REVIEWS]
 SENTENCE_TEXTS = [text for text, _ in SENTENCES]
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 BERT_TEXTS = ["What a wonderful day!", "This is awful."]
+LM_TEXT = "to be or not to be , that is the question . to sleep , perchance to dream . " * 4
+LM_PROMPTS = ["to be", "the q"]  # each generated alone: no padding in a decoder-only batch
+PAIRS = [("the cat sleeps .", "le chat dort ."), ("the dog eats .", "le chien mange ."),
+         ("a cat eats .", "un chat mange ."), ("the dog sleeps .", "le chien dort .")]  # fmt: skip
+SOURCES = [source for source, _ in PAIRS[:2]]
 
 
 @pytest.fixture(scope="module")
@@ -220,14 +232,77 @@ def custom_runs(hub, tmp_path_factory):
     return runs
 
 
+def fit(model, batches: list[dict], steps: int = 40, lr: float = 0.03) -> None:
+    """A few Adam steps, enough that greedy decoding is not a tie between near-uniform logits."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        optimizer.zero_grad()
+        model(**batches[step % len(batches)]).loss.backward()
+        optimizer.step()
+    model.eval()
+
+
 @pytest.fixture(scope="module")
-def loaded_without_nlpkit(hub, bert_run, custom_runs, tmp_path_factory):
+def generative_runs(hub, tmp_path_factory):
+    """The GPT and LSTM language models and the RNN seq2seq translator: fitted in-process for a few steps, saved with
+    a greedy generation_config.json (as the recipes save theirs), pushed with `nlpkit push`."""
+    root = tmp_path_factory.mktemp("generative")
+    lm_tokenizer = train_tokenizer([LM_TEXT], kind="char", eos_token="<eos>")
+    special = {"pad_token_id": lm_tokenizer.pad_token_id, "eos_token_id": lm_tokenizer.eos_token_id}
+    lm_batch = lm_tokenizer([LM_TEXT[:64], LM_TEXT[64:128]], return_tensors="pt")
+    lm_batch["labels"] = lm_batch["input_ids"]
+    torch.manual_seed(0)
+    models = {
+        "gpt": GPTForCausalLM(GPTConfig(vocab_size=len(lm_tokenizer), max_position_embeddings=64, hidden_size=16,
+                                        num_hidden_layers=1, num_attention_heads=2, **special)),
+        "lstm_lm": LSTMForCausalLM(LSTMLMConfig(vocab_size=len(lm_tokenizer), embedding_size=8, hidden_size=16,
+                                                num_hidden_layers=1, **special)),
+    }  # fmt: skip
+    for name, model in models.items():
+        fit(model, [lm_batch])
+        model.generation_config = GenerationConfig(max_new_tokens=8, do_sample=False, **special)
+        model.save_pretrained(root / name)
+        lm_tokenizer.save_pretrained(root / name)
+
+    mt_tokenizer = train_tokenizer([text for pair in PAIRS for text in pair], kind="bpe", vocab_size=60,
+                                   bos_token="<s>", eos_token="</s>", add_eos_token=True)  # fmt: skip
+    config = RNNSeq2SeqConfig(
+        vocab_size=len(mt_tokenizer), share_embeddings=True, embedding_size=32, encoder_hidden_size=32, hidden_size=32,
+        dropout=0.0, pad_token_id=mt_tokenizer.pad_token_id, bos_token_id=mt_tokenizer.bos_token_id,
+        eos_token_id=mt_tokenizer.eos_token_id, decoder_start_token_id=mt_tokenizer.bos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    translator = RNNSeq2SeqForConditionalGeneration(config)
+    sources, targets = zip(*PAIRS)
+    mt_batch = mt_tokenizer(list(sources), text_target=list(targets), padding=True, return_tensors="pt")
+    mt_batch["labels"][mt_batch["labels"] == mt_tokenizer.pad_token_id] = -100
+    fit(translator, [mt_batch], steps=60, lr=0.02)
+    translator.generation_config.max_length = 12
+    translator.generation_config.num_beams = 1
+    translator.save_pretrained(root / "rnn_seq2seq")
+    mt_tokenizer.save_pretrained(root / "rnn_seq2seq")
+
+    runs = {name: root / name for name in ("gpt", "lstm_lm", "rnn_seq2seq")}
+    with using_hub(hub.url, root):
+        for name, folder in runs.items():
+            cli.main(["push", str(folder), f"alice/{name.replace('_', '-')}-tiny"])
+    return runs
+
+
+@pytest.fixture(scope="module")
+def loaded_without_nlpkit(hub, bert_run, custom_runs, generative_runs, tmp_path_factory):
     """One fresh process without nlpkit: snapshot_download each repo into an empty cache, load it, run pipeline()."""
     tmp_path = tmp_path_factory.mktemp("no_nlpkit")
     cases = [
         ("alice/bert-tiny", "AutoModelForSequenceClassification", "text-classification", BERT_TEXTS),
         ("alice/lstm-tiny", "AutoModelForSequenceClassification", "text-classification", [t for t, _ in REVIEWS]),
         ("nlpkit-org/crf-tiny", "AutoModelForTokenClassification", "token-classification", [t for t, _ in SENTENCES]),
+    ]
+    generative_cases = [
+        ("alice/gpt-tiny", "AutoModelForCausalLM", "text-generation", LM_PROMPTS),
+        ("alice/lstm-lm-tiny", "AutoModelForCausalLM", "text-generation", LM_PROMPTS),
+        ("alice/rnn-seq2seq-tiny", "AutoModelForSeq2SeqLM", "translation", SOURCES),
     ]
     code = f"""
         import json, os, torch, transformers
@@ -246,6 +321,22 @@ def loaded_without_nlpkit(hub, bert_run, custom_runs, tmp_path_factory):
                 "cache": folder.startswith(os.environ["HF_HUB_CACHE"]),
                 "module": type(model).__module__,
                 "logits": logits.tolist(),
+                "pipeline": pipe(texts),
+            }}
+        for repo, auto_class, task, texts in {generative_cases!r}:
+            folder = snapshot_download(repo)
+            model = getattr(transformers, auto_class).from_pretrained(repo, trust_remote_code=True).eval()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
+            batches = [texts] if task == "translation" else [[text] for text in texts]
+            generated = [model.generate(**tokenizer(batch, padding=True, return_tensors="pt"), output_logits=True,
+                                        return_dict_in_generate=True) for batch in batches]
+            pipe = transformers.pipeline(task, model=repo, trust_remote_code=True)
+            results[repo] = {{
+                "files": sorted(os.listdir(folder)),
+                "cache": folder.startswith(os.environ["HF_HUB_CACHE"]),
+                "module": type(model).__module__,
+                "sequences": [output.sequences.tolist() for output in generated],
+                "logits": [torch.stack(output.logits).tolist() for output in generated],
                 "pipeline": pipe(texts),
             }}
         print(json.dumps(results, default=float))
@@ -342,6 +433,47 @@ def test_custom_architecture_round_trip(hub, custom_runs, loaded_without_nlpkit,
     assert type(model).__module__.startswith("nlpkit.models.")
     with torch.no_grad():
         torch.testing.assert_close(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, logits)
+
+
+@pytest.mark.parametrize(
+    "family, repo_id, auto_class, task, texts",
+    [
+        ("gpt", "alice/gpt-tiny", AutoModelForCausalLM, "text-generation", LM_PROMPTS),
+        ("lstm_lm", "alice/lstm-lm-tiny", AutoModelForCausalLM, "text-generation", LM_PROMPTS),
+        ("rnn_seq2seq", "alice/rnn-seq2seq-tiny", AutoModelForSeq2SeqLM, "translation", SOURCES),
+    ],
+)  # fmt: skip
+def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, family, repo_id, auto_class, task, texts):
+    """Pushed with its generation_config.json, the repo generates in a process without nlpkit what it does here."""
+    folder = generative_runs[family]
+    pushed = hub.repos[repo_id].files()
+    code = {f"configuration_{family}.py", f"modeling_{family}.py"}
+    assert code | {"generation_config.json", "tokenizer.json"} <= set(pushed)
+    assert pushed["generation_config.json"] == (folder / "generation_config.json").read_bytes()
+    assert json.loads(pushed["config.json"])["auto_map"][auto_class.__name__].startswith(f"modeling_{family}.")
+    assert not hub.rejected
+
+    loaded = loaded_without_nlpkit[repo_id]
+    assert loaded["cache"] and code <= set(loaded["files"])
+    assert loaded["module"].startswith("transformers_modules.")
+    model = auto_class.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    batches = [texts] if task == "translation" else [[text] for text in texts]
+    for batch, sequences, logits in zip(batches, loaded["sequences"], loaded["logits"], strict=True):
+        local = model.generate(**tokenizer(batch, padding=True, return_tensors="pt"), output_logits=True,
+                               return_dict_in_generate=True)  # fmt: skip
+        assert sequences == local.sequences.tolist()
+        torch.testing.assert_close(torch.tensor(logits), torch.stack(local.logits), rtol=0, atol=0)
+    # Both pipelines decode greedily with the pushed generation_config.json, so they agree. transformers 5 has no
+    # "translation" task of its own: the repo's code brings the pipeline (the remote process builds it by name).
+    if task == "translation":
+        piped = RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task=task)(texts)
+    else:
+        piped = pipeline(task, model=model, tokenizer=tokenizer)(texts)
+    assert loaded["pipeline"] == json.loads(json.dumps(piped))
+    if task == "text-generation":  # the pipeline's text is the prompt and the greedy continuation generate() gave
+        generated = [tokenizer.decode(sequences[0], skip_special_tokens=True) for sequences in loaded["sequences"]]
+        assert [output[0]["generated_text"] for output in loaded["pipeline"]] == generated
 
 
 def test_private_repo_is_hidden_from_anonymous_users(hub, custom_runs, tmp_path):
