@@ -73,10 +73,10 @@ class Seq2SeqTrainingArguments(transformers.Seq2SeqTrainingArguments):
 class TimeBudgetCallback(TrainerCallback):
     """Ends training when the time budget is spent, and fits the learning-rate schedule to the budget.
 
-    After every tenth of the budget it estimates how many optimizer steps fit in the whole budget; when that is fewer
-    than planned, the plan shrinks (``state.max_steps``) and a schedule built from ``num_training_steps`` (linear,
-    cosine, ... with warmup: transformers' ``LambdaLR`` partials) is rebuilt for the new total, its warmup scaled when
-    ``warmup_steps`` was a ratio. So the learning rate still decays to its end value when time runs out.
+    After every tenth of the budget it estimates how many optimizer steps fit in the whole budget (at most the steps
+    first planned) and moves the plan there (``state.max_steps``); a schedule built from ``num_training_steps``
+    (linear, cosine, ... with warmup: transformers' ``LambdaLR`` partials) is rebuilt for the new total, its warmup
+    scaled when ``warmup_steps`` was a ratio. So the learning rate still decays to its end value when time runs out.
     """
 
     def __init__(self, minutes: float, clock: str = "wall", replans: int = 10) -> None:
@@ -84,7 +84,7 @@ class TimeBudgetCallback(TrainerCallback):
         self.clock = clock
         self.replan_every = self.budget / replans
         self.started = self.next_replan = 0.0
-        self.first_step = 0
+        self.first_step = self.planned = 0
 
     def now(self) -> float:
         if self.clock == "cpu":
@@ -95,6 +95,7 @@ class TimeBudgetCallback(TrainerCallback):
         self.started = self.now()
         self.next_replan = self.replan_every
         self.first_step = state.global_step  # > 0 when resuming
+        self.planned = state.max_steps
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         elapsed = self.now() - self.started
@@ -106,8 +107,9 @@ class TimeBudgetCallback(TrainerCallback):
         if elapsed >= self.next_replan:
             self.next_replan += self.replan_every
             steps_done = state.global_step - self.first_step
-            fit = self.first_step + int(steps_done * self.budget / elapsed)
-            if fit < state.max_steps:
+            # Never more than first planned; the plan may grow back when steps got faster (a busy machine calmed).
+            fit = min(self.planned, self.first_step + int(steps_done * self.budget / elapsed))
+            if fit != state.max_steps:
                 _rescale_schedule(lr_scheduler, state.max_steps, fit, warmup_is_ratio=0 < args.warmup_steps < 1)
                 logger.info("Time budget: planning %d steps instead of %d", fit, state.max_steps)
                 state.max_steps = fit
