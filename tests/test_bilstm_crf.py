@@ -361,7 +361,8 @@ def test_remote_code_loads_without_nlpkit(trained, tmp_path):
     result = last_json_line(run_without_nlpkit(code, tmp_path))
     assert "nlpkit" not in result["class"]
     batch = tokenizer(texts, padding=True, return_tensors="pt")
-    torch.testing.assert_close(torch.tensor(result["logits"]), model(**batch).logits, rtol=0, atol=0)
+    # float32 tolerance: another process's threads may sum in another order
+    torch.testing.assert_close(torch.tensor(result["logits"]), model(**batch).logits)
     tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
     here = [[[e["entity_group"], e["start"], e["end"]] for e in found] for found in tagger(texts)]
     assert result["entities"] == here and any(here)

@@ -423,7 +423,8 @@ def test_custom_architecture_round_trip(hub, custom_runs, loaded_without_nlpkit,
     assert loaded["cache"] and code <= set(loaded["files"])
     assert loaded["module"].startswith("transformers_modules.")  # the repo's code, not nlpkit's
     logits, piped = local_outputs(folder, auto_class, task, texts)
-    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits, rtol=0, atol=0)
+    # float32 tolerance: another process's threads may sum in another order
+    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits)
     assert loaded["pipeline"] == piped
 
     # With nlpkit installed, the registered architecture loads from the repo without trust_remote_code.
@@ -463,7 +464,8 @@ def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, fami
         local = model.generate(**tokenizer(batch, padding=True, return_tensors="pt"), output_logits=True,
                                return_dict_in_generate=True)  # fmt: skip
         assert sequences == local.sequences.tolist()
-        torch.testing.assert_close(torch.tensor(logits), torch.stack(local.logits), rtol=0, atol=0)
+        # float32 tolerance: another process's threads may sum in another order
+        torch.testing.assert_close(torch.tensor(logits), torch.stack(local.logits))
     # Both pipelines decode greedily with the pushed generation_config.json, so they agree. transformers 5 has no
     # "translation" task of its own: the repo's code brings the pipeline (the remote process builds it by name).
     if task == "translation":
