@@ -68,6 +68,14 @@ class Seq2SeqTrainingArguments(transformers.Seq2SeqTrainingArguments):
         default=None,
         metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
     )
+    max_train_clock: str = field(
+        default="wall",
+        metadata={
+            "help": "Clock for max_train_minutes: 'wall', or 'cpu' (this process's CPU time divided by its torch "
+            "threads: the same budget on a machine shared with other jobs).",
+            "choices": ["wall", "cpu"],
+        },
+    )
 
 
 class TimeBudgetCallback(TrainerCallback):
