@@ -28,7 +28,6 @@ from nlpkit.training import RunState, train_and_save
 
 logger = logging.getLogger("nlpkit")
 
-TOKENIZER_SUBFOLDER = "tokenizer"  # the trained tokenizer, written before training so a resumed run reuses it
 SAMPLES_FILE = "sample_translations.tsv"
 HEATMAP_FILE = "attention_heatmap.png"
 
@@ -70,10 +69,10 @@ def build_tokenizer(
 ) -> PreTrainedTokenizerFast:
     """Train a joint BPE tokenizer on the training pairs (main process), or reload the run's own.
 
-    The main process trains it and saves it under ``output_dir/tokenizer``; the other ranks, and a resumed run, load
-    that copy, so every rank and every restart uses the very same vocabulary.
+    The main process trains it and saves it in ``output_dir`` before training (where the finished run's copy goes
+    too); the other ranks, and a resumed run, load that copy, so every rank and every restart uses the same vocabulary.
     """
-    folder = Path(training_args.output_dir) / TOKENIZER_SUBFOLDER
+    folder = Path(training_args.output_dir)
     with training_args.main_process_first(desc="training the tokenizer"):
         if (folder / "tokenizer.json").is_file():
             logger.info("Loading the run's tokenizer from %s", folder)
