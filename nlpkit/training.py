@@ -39,8 +39,8 @@ logger = logging.getLogger("nlpkit")
 
 
 @dataclass
-class TrainingArguments(transformers.TrainingArguments):
-    """transformers' TrainingArguments plus nlpkit's run options."""
+class RunOptions:
+    """nlpkit's run options, added to transformers' training arguments."""
 
     max_train_minutes: float | None = field(
         default=None,
@@ -60,22 +60,14 @@ class TrainingArguments(transformers.TrainingArguments):
 
 
 @dataclass
-class Seq2SeqTrainingArguments(transformers.Seq2SeqTrainingArguments):
+class TrainingArguments(RunOptions, transformers.TrainingArguments):
+    """transformers' TrainingArguments plus nlpkit's run options."""
+
+
+@dataclass
+class Seq2SeqTrainingArguments(RunOptions, transformers.Seq2SeqTrainingArguments):
     """transformers' Seq2SeqTrainingArguments (``predict_with_generate``, generation beams and length) plus nlpkit's
     run options."""
-
-    max_train_minutes: float | None = field(
-        default=None,
-        metadata={"help": "Stop training after this many minutes of training, then evaluate and save as usual."},
-    )
-    max_train_clock: str = field(
-        default="wall",
-        metadata={
-            "help": "Clock for max_train_minutes: 'wall', or 'cpu' (this process's CPU time divided by its torch "
-            "threads: the same budget on a machine shared with other jobs).",
-            "choices": ["wall", "cpu"],
-        },
-    )
 
 
 class TimeBudgetCallback(TrainerCallback):
