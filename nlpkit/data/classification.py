@@ -13,7 +13,9 @@ from transformers import PreTrainedTokenizerBase
 from nlpkit.data.loading import (
     DataArguments,
     DataError,
+    LabeledData,
     RawData,
+    encode_splits,
     limit_samples,
     load_raw_data,
     require_columns,
@@ -35,20 +37,8 @@ class ClassificationDataArguments(DataArguments):
     max_seq_length: int = field(default=128, metadata={"help": "Truncate tokenized texts to this many tokens."})
 
 
-@dataclass
-class ClassificationData:
+class ClassificationData(LabeledData):
     """Tokenizer-independent, validated data: splits with integer labels 0..n-1 and their names."""
-
-    raw: RawData
-    label_names: list[str]
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_names))
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.label_names)}
 
 
 def load_classification_data(args: ClassificationDataArguments, *, seed: int = 42) -> ClassificationData:
@@ -87,16 +77,7 @@ def tokenize_classification(
         encoded["labels"] = batch[args.label_column]
         return encoded
 
-    tokenized = {}
-    for split, dataset in data.raw.splits.items():
-        tokenized[split] = dataset.map(
-            tokenize,
-            batched=True,
-            num_proc=args.preprocessing_num_workers,
-            remove_columns=dataset.column_names,
-            desc=f"Tokenizing {split}",
-        )
-    return DatasetDict(tokenized)
+    return encode_splits(data.raw.splits, tokenize, num_proc=args.preprocessing_num_workers)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import codecs
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,49 @@ class RawData:
         if source.startswith("hub:") or suffix not in _FIRST_DATA_LINE:
             return f"{source}, row {index}"
         return f"{source}, line {index + _FIRST_DATA_LINE[suffix]}"
+
+
+@dataclass
+class LabeledData:
+    """Validated raw splits whose labels are integer ids 0..n-1, and the names of those ids."""
+
+    raw: RawData
+    label_names: list[str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.label_names)}
+
+
+def encode_splits(
+    splits: Mapping[str, datasets.Dataset],
+    encode: Callable[..., dict],
+    *,
+    num_proc: int | None = None,
+    desc: str = "Tokenizing",
+    split_kwargs: Callable[[str], dict] | None = None,
+) -> DatasetDict:
+    """Map ``encode`` over every split in batches, keeping only the columns it returns (the model's inputs).
+
+    ``split_kwargs(split)`` gives extra keyword arguments for ``encode`` per split (say, training-only options).
+    """
+    return DatasetDict(
+        {
+            split: dataset.map(
+                encode,
+                batched=True,
+                fn_kwargs=split_kwargs(split) if split_kwargs else None,
+                num_proc=num_proc,
+                remove_columns=dataset.column_names,
+                desc=f"{desc} {split}",
+            )
+            for split, dataset in splits.items()
+        }
+    )
 
 
 def check_utf8(path: Path) -> None:

@@ -24,6 +24,7 @@ from datasets import ClassLabel, DatasetDict
 from nlpkit.data.loading import (
     DataArguments,
     DataError,
+    LabeledData,
     RawData,
     check_utf8,
     limit_samples,
@@ -69,20 +70,8 @@ class TokenClassificationDataArguments(DataArguments):
     )
 
 
-@dataclass
-class TokenClassificationData:
+class TokenClassificationData(LabeledData):
     """Validated splits with ``tokens`` and ``ner_tags`` (IOB2 ``ClassLabel`` ids), and the tag names."""
-
-    raw: RawData
-    label_names: list[str]
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_names))
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.label_names)}
 
     @property
     def entity_types(self) -> list[str]:

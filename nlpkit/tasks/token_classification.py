@@ -36,6 +36,7 @@ from transformers import DataCollatorForTokenClassification, EvalPrediction, Pre
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ParsedConfig
+from nlpkit.data.loading import encode_splits
 from nlpkit.data.token_classification import (
     TokenClassificationData,
     TokenClassificationDataArguments,
@@ -164,18 +165,13 @@ def tokenize_subwords(
         encoded["num_kept"] = [len({i for i in encoded.word_ids(row) if i is not None}) for row in range(len(words))]
         return encoded
 
-    tokenized = {}
-    for split, dataset in data.raw.splits.items():
-        tokenized[split] = dataset.map(
-            tokenize,
-            batched=True,
-            fn_kwargs={"label_all_tokens": args.label_all_tokens and split == "train"},
-            num_proc=args.preprocessing_num_workers,
-            remove_columns=dataset.column_names,
-            desc=f"Tokenizing {split}",
-        )
-        tokenized[split] = _warn_truncated(split, tokenized[split], args.max_seq_length)
-    return DatasetDict(tokenized)
+    tokenized = encode_splits(
+        data.raw.splits,
+        tokenize,
+        num_proc=args.preprocessing_num_workers,
+        split_kwargs=lambda split: {"label_all_tokens": args.label_all_tokens and split == "train"},
+    )
+    return DatasetDict({split: _warn_truncated(split, rows, args.max_seq_length) for split, rows in tokenized.items()})
 
 
 def _words_without_tokens(data: TokenClassificationData, tokenizer: PreTrainedTokenizerBase) -> set[str]:
@@ -338,16 +334,8 @@ def encode_words(
                 rows["char_ids"].append(words_to_char_ids(words, config.char_alphabet, config.max_word_length).tolist())
         return rows
 
-    encoded = {}
-    for split, dataset in data.raw.splits.items():
-        encoded[split] = dataset.map(
-            encode,
-            batched=True,
-            num_proc=args.preprocessing_num_workers,
-            remove_columns=dataset.column_names,
-            desc=f"Encoding {split}",
-        )
-        encoded[split] = _warn_truncated(split, encoded[split], args.max_seq_length)
+    encoded = encode_splits(data.raw.splits, encode, num_proc=args.preprocessing_num_workers, desc="Encoding")
+    encoded = DatasetDict({split: _warn_truncated(split, rows, args.max_seq_length) for split, rows in encoded.items()})
     unknown = _unknown_rate(encoded.get("validation"), tokenizer.unk_token_id)
     if unknown is not None:
         logger.info("%.1f%% of the validation words are outside the vocabulary", 100 * unknown)

@@ -19,7 +19,7 @@ from transformers import AutoTokenizer, DataCollatorForSeq2Seq, EvalPrediction, 
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ParsedConfig
-from nlpkit.data.loading import RawData
+from nlpkit.data.loading import RawData, encode_splits
 from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
@@ -104,12 +104,7 @@ def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Translatio
             truncation=True,
         )
 
-    return {
-        split: dataset.map(
-            encode, batched=True, remove_columns=dataset.column_names, num_proc=args.preprocessing_num_workers
-        )
-        for split, dataset in data.splits.items()
-    }
+    return encode_splits(data.splits, encode, num_proc=args.preprocessing_num_workers)
 
 
 def bleu_and_chrf(tokenizer: PreTrainedTokenizerFast) -> Any:
