@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parsed.args
     run = start_run(parsed, training_args)
     data = load_data(data_args, training_args)
-    tokenizer = build_tokenizer(data, data_args, training_args)
+    tokenizer = build_tokenizer(data, data_args, training_args, resuming=run.resume_checkpoint is not None)
     model = build_model(model_args, tokenizer, max(data_args.max_source_length, data_args.max_target_length) + 2)
     card = ModelCardInfo(
         pipeline_tag="translation",

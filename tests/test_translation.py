@@ -174,15 +174,17 @@ def test_missing_file_names_the_aligned_candidates(tmp_path):
         load_translation_data(TranslationDataArguments(train_file=str(tmp_path / "train")))
 
 
-def test_a_resumed_run_reuses_its_tokenizer(tmp_path):
-    def tokenizer_for(texts):
+def test_a_resumed_run_reuses_its_tokenizer_and_a_new_run_does_not(tmp_path):
+    def tokenizer_for(texts, resuming):
         args = TranslationArguments(train_file="unused", vocab_size=200)
         data = type("Raw", (), {"splits": {"train": datasets.Dataset.from_dict({"source": texts, "target": texts})}})
-        return build_tokenizer(data, args, Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True))
+        training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True)
+        return build_tokenizer(data, args, training_args, resuming=resuming)
 
-    first = tokenizer_for(["the cat sat on the mat"] * 5)
-    again = tokenizer_for(["ganz andere Wörter hier"] * 5)
-    assert again.get_vocab() == first.get_vocab()
+    first = tokenizer_for(["the cat sat on the mat"] * 5, resuming=False)
+    assert tokenizer_for(["ganz andere Wörter hier"] * 5, resuming=True).get_vocab() == first.get_vocab()
+    fresh = tokenizer_for(["ganz andere Wörter hier"] * 5, resuming=False)
+    assert "▁Wörter" in fresh.get_vocab() and fresh.get_vocab() != first.get_vocab()
 
 
 def test_sacrebleu_module_matches_sacrebleu():

@@ -65,16 +65,18 @@ def load_data(args: TranslationArguments, training_args: transformers.TrainingAr
 
 
 def build_tokenizer(
-    data: RawData, args: TranslationArguments, training_args: transformers.TrainingArguments
+    data: RawData, args: TranslationArguments, training_args: transformers.TrainingArguments, *, resuming: bool
 ) -> PreTrainedTokenizerFast:
     """Train a joint BPE tokenizer on the training pairs (main process), or reload the run's own.
 
     The main process trains it and saves it in ``output_dir`` before training (where the finished run's copy goes
     too); the other ranks, and a resumed run, load that copy, so every rank and every restart uses the same vocabulary.
+    A new run trains its own even where an earlier run left a tokenizer.
     """
     folder = Path(training_args.output_dir)
     with training_args.main_process_first(desc="training the tokenizer"):
-        if (folder / "tokenizer.json").is_file():
+        reuse = resuming or not training_args.should_save  # other ranks load what the main process just saved
+        if reuse and (folder / "tokenizer.json").is_file():
             logger.info("Loading the run's tokenizer from %s", folder)
             return AutoTokenizer.from_pretrained(str(folder))
         train = data.splits["train"]
