@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -120,7 +121,7 @@ def worker(kind: str, data: Path, args: argparse.Namespace) -> None:
         else:
             line = run_nlpkit(data, args.budget_minutes, args.clock, output_dir)
     line["peak_memory_mb"] = round(peak_memory_mb(), 1)
-    print("RESULT " + json.dumps(line), flush=True)
+    report(line)
 
 
 def main() -> None:
@@ -146,12 +147,10 @@ def main() -> None:
 
     lines = {}
     for kind in [args.only] if args.only else ["baseline", "nlpkit"]:
-        command = [sys.executable, __file__, "--worker", kind, *sys.argv[1:]]
-        result = subprocess.run(command, capture_output=True, text=True)
-        found = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        if result.returncode != 0 or not found:
-            sys.exit(f"{kind} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        lines[kind] = json.loads(found[-1])
+        try:
+            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
+        except WorkerFailed as error:
+            sys.exit(str(error))
         print(json.dumps({"benchmark": "bert_sentiment", **lines[kind]}), flush=True)
     if len(lines) == 2:
         base, ours = lines["baseline"], lines["nlpkit"]

@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -118,7 +119,7 @@ def worker(kind: str, data: Path, args: argparse.Namespace) -> None:
             line = run_nlpkit(data, args, output_dir, same_size=kind == "nlpkit_same_size")
     line["threads"] = torch.get_num_threads()
     line["load_average"] = [load_before, load_average()]  # 1-minute load before and after
-    print("RESULT " + json.dumps(line), flush=True)
+    report(line)
 
 
 def main() -> None:
@@ -139,12 +140,10 @@ def main() -> None:
 
     lines = {}
     for kind in args.only or SYSTEMS:
-        command = [sys.executable, __file__, "--worker", kind, *sys.argv[1:]]
-        result = subprocess.run(command, capture_output=True, text=True)
-        found = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        if result.returncode != 0 or not found:
-            sys.exit(f"{kind} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        lines[kind] = json.loads(found[-1])
+        try:
+            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
+        except WorkerFailed as error:
+            sys.exit(str(error))
         print(json.dumps({"benchmark": "lstm_sentiment", "name": kind, **lines[kind]}), flush=True)
     if "baseline" in lines and "nlpkit_same_size" in lines:
         base, same = lines["baseline"], lines["nlpkit_same_size"]

@@ -18,11 +18,11 @@ import json
 import os
 import resource
 import runpy
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {
@@ -81,21 +81,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as output_dir:
             line = run(*args.worker, args.data, args.budget_minutes, output_dir)
         line["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        print("RESULT " + json.dumps(line), flush=True)
+        report(line)
         return
 
     for dataset in args.datasets:
         for model in args.models:
-            command = [sys.executable, __file__, "--data", str(args.data), "--budget_minutes",
-                       str(args.budget_minutes), "--worker", dataset, model]  # fmt: skip
-            result = subprocess.run(command, capture_output=True, text=True)
-            found = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-            if result.returncode != 0 or not found:
-                print(
-                    f"{dataset} {model} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-                )
-                continue
-            print(json.dumps({"benchmark": "ner", **json.loads(found[-1])}), flush=True)
+            arguments = ["--data", str(args.data), "--budget_minutes", str(args.budget_minutes)]
+            arguments += ["--worker", dataset, model]
+            try:
+                print(json.dumps({"benchmark": "ner", **run_worker(__file__, arguments)}), flush=True)
+            except WorkerFailed as error:
+                print(error)
 
 
 if __name__ == "__main__":

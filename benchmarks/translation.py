@@ -39,11 +39,12 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -193,7 +194,7 @@ def worker(kind: str, args: argparse.Namespace) -> None:
     line["threads"] = torch.get_num_threads()
     line["load_average"] = [load_before, load_average()]  # 1-minute load before and after
     line["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print("RESULT " + json.dumps(line), flush=True)
+    report(line)
 
 
 def comparison(lines: dict[str, dict]) -> dict:
@@ -252,13 +253,11 @@ def main() -> None:
 
     lines = {}
     for kind in args.only or SYSTEMS:
-        command = [sys.executable, __file__, "--worker", kind, *sys.argv[1:]]
-        result = subprocess.run(command, capture_output=True, text=True)
-        found = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        if result.returncode != 0 or not found:
-            print(f"{kind} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        try:
+            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
+        except WorkerFailed as error:
+            print(error)
             continue
-        lines[kind] = json.loads(found[-1])
         print(json.dumps({"benchmark": "translation", "name": kind, **lines[kind]}), flush=True)
     if len(lines) > 1 or "rnn" in lines:
         print(json.dumps(comparison(lines)), flush=True)
