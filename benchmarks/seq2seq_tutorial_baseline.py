@@ -127,12 +127,26 @@ def count_target_tokens(tgt_batches: list[torch.Tensor], pad_token_id: int = 0) 
     return sum(int((tgt[:, 1:] != pad_token_id).sum()) for tgt in tgt_batches)
 
 
-def _timed_batches(src_batches, tgt_batches, num_batches: int, warmup_batches: int):
+def _target_tokens_per_second(
+    step: Callable[[torch.Tensor, torch.Tensor], None],
+    src_batches: list[torch.Tensor],
+    tgt_batches: list[torch.Tensor],
+    num_batches: int,
+    warmup_batches: int,
+    pad_token_id: int,
+    timer: Callable[[], float],
+) -> float:
+    """Run ``step`` on ``warmup_batches`` untimed batches, then time it on the next ``num_batches``."""
     if len(src_batches) < warmup_batches + num_batches:
         raise ValueError(f"need {warmup_batches + num_batches} batches, got {len(src_batches)}")
-    warmup = list(zip(src_batches[:warmup_batches], tgt_batches[:warmup_batches]))
+    for src, tgt in zip(src_batches[:warmup_batches], tgt_batches[:warmup_batches]):
+        step(src, tgt)
     timed = list(zip(src_batches[warmup_batches:][:num_batches], tgt_batches[warmup_batches:][:num_batches]))
-    return warmup, timed
+    start = timer()
+    for src, tgt in timed:
+        step(src, tgt)
+    elapsed = timer() - start
+    return count_target_tokens([tgt for _, tgt in timed], pad_token_id) / elapsed
 
 
 def tutorial_tokens_per_second(
@@ -164,14 +178,7 @@ def tutorial_tokens_per_second(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    warmup, timed = _timed_batches(src_batches, tgt_batches, num_batches, warmup_batches)
-    for src, tgt in warmup:
-        step(src, tgt)
-    start = timer()
-    for src, tgt in timed:
-        step(src, tgt)
-    elapsed = timer() - start
-    return count_target_tokens([tgt for _, tgt in timed], pad_token_id) / elapsed
+    return _target_tokens_per_second(step, src_batches, tgt_batches, num_batches, warmup_batches, pad_token_id, timer)
 
 
 def model_tokens_per_second(
@@ -201,14 +208,7 @@ def model_tokens_per_second(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    warmup, timed = _timed_batches(src_batches, tgt_batches, num_batches, warmup_batches)
-    for src, tgt in warmup:
-        step(src, tgt)
-    start = timer()
-    for src, tgt in timed:
-        step(src, tgt)
-    elapsed = timer() - start
-    return count_target_tokens([tgt for _, tgt in timed], pad_token_id) / elapsed
+    return _target_tokens_per_second(step, src_batches, tgt_batches, num_batches, warmup_batches, pad_token_id, timer)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

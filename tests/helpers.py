@@ -49,3 +49,32 @@ def last_json_line(output: str) -> dict:
         if line.startswith("{"):
             return json.loads(line)
     raise AssertionError(f"no JSON line in output:\n{output}")
+
+
+def launch_recipe(
+    recipe: Path | str, *args: str, config_file: str = "cpu.yaml", check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``recipe`` through ``accelerate launch`` with one of the project's accelerate configs, as a user would."""
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), str(recipe), *args,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"recipe failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def overfit_losses(model, input_ids, *, learning_rate: float, steps: int) -> list[float]:
+    """Train a causal LM on one batch (labels = inputs) with AdamW; the loss of every step."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    losses = []
+    for _ in range(steps):
+        loss = model(input_ids, labels=input_ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nlpkit.config import ConfigError
-from tests.helpers import REPO_ROOT, last_json_line
+from tests.helpers import REPO_ROOT, last_json_line, launch_recipe
 
 RECIPE = str(REPO_ROOT / "recipes" / "bert_sentiment.py")
 FAST = [
@@ -18,14 +18,7 @@ FAST = [
 
 
 def launch(*args, config_file="cpu.yaml", check=True):
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), RECIPE, *args,
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"recipe failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
+    return launch_recipe(RECIPE, *args, config_file=config_file, check=check)
 
 
 @pytest.fixture(scope="module")

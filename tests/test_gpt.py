@@ -12,7 +12,7 @@ from transformers import AutoModel, AutoModelForCausalLM, PreTrainedTokenizerFas
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.gpt import GPTConfig, GPTForCausalLM, GPTModel
 from nlpkit.models.gpt.modeling_gpt import attention_mask_for_sdpa
-from tests.helpers import last_json_line, run_without_nlpkit
+from tests.helpers import last_json_line, overfit_losses, run_without_nlpkit
 
 CHARS = list(" \nabcdefghijklmnopqrstuvwxyz.,!?")
 POSITION_TYPES = ["learned", "rotary"]
@@ -229,14 +229,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(position_embedding_type
 def test_loss_decreases_when_overfitting_a_tiny_batch(position_embedding_type):
     model = tiny_gpt(position_embedding_type, initializer_range=0.02).train()
     ids = torch.randint(2, model.config.vocab_size, (4, 24))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(40):
-        loss = model(ids, labels=ids).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = overfit_losses(model, ids, learning_rate=1e-2, steps=40)
     assert losses[-1] < 0.3 * losses[0]
 
 

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, pipeline, set_seed
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
-from tests.helpers import last_json_line, run_without_nlpkit
+from tests.helpers import last_json_line, overfit_losses, run_without_nlpkit
 from tests.test_gpt import CHARS, build_char_tokenizer
 
 
@@ -188,14 +188,7 @@ def test_text_generation_pipeline_on_a_saved_folder(tmp_path):
 def test_loss_decreases_when_overfitting_a_tiny_batch():
     model = tiny_lstm(initializer_range=0.02).train()  # the default init
     ids = torch.randint(2, model.config.vocab_size, (4, 24))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-2)
-    losses = []
-    for _ in range(60):
-        loss = model(ids, labels=ids).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = overfit_losses(model, ids, learning_rate=3e-2, steps=60)
     assert losses[-1] < 0.3 * losses[0]
 
 

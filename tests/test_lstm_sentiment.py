@@ -3,8 +3,6 @@
 import json
 import runpy
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from nlpkit import cli
 from nlpkit.config import ConfigError
-from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
+from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "lstm_sentiment.py")
 TINY = [
@@ -26,14 +24,7 @@ KNOWN_WORDS, UNKNOWN_WORDS = ["the", "film", "great", "terrible", "food"], ["zyz
 
 
 def launch(*args, config_file="cpu.yaml"):
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), RECIPE, *args,
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise AssertionError(f"recipe failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
+    return launch_recipe(RECIPE, *args, config_file=config_file)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 import runpy
-import subprocess
-import sys
 
 import datasets
 import pytest
@@ -44,7 +42,7 @@ from nlpkit.tasks.token_classification import (
     tokenize_subwords,
 )
 from nlpkit.training import RunState, TrainingArguments
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, launch_recipe
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -285,14 +283,10 @@ RECIPE = str(REPO_ROOT / "recipes" / "ner.py")
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("ner") / "out"
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-        str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"), RECIPE, "--output_dir", str(output_dir),
-        "--max_steps", "60", "--eval_strategy", "no", "--save_strategy", "no",
-        "--sample_texts", "Maria Kovacs flew to Paris.",
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"recipe failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    result = launch_recipe(
+        RECIPE, "--output_dir", str(output_dir), "--max_steps", "60", "--eval_strategy", "no",
+        "--save_strategy", "no", "--sample_texts", "Maria Kovacs flew to Paris.",
+    )  # fmt: skip
     return output_dir, result
 
 

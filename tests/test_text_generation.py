@@ -4,8 +4,6 @@ the pipeline and remote code, and the language-modelling data module."""
 import json
 import math
 import runpy
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -21,7 +19,7 @@ from nlpkit.data.language_modeling import (
 )
 from nlpkit.data.loading import DataError, resolve_data_path
 from nlpkit.tokenization import train_tokenizer
-from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
+from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "text_generation.py")
 TINY = [
@@ -35,14 +33,9 @@ TEMPERATURES = [0.2, 0.5, 1.0, 1.2]
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("textgen") / "out"
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"), RECIPE, *TINY,
-        "--output_dir", str(output_dir), "--max_steps", "4", "--eval_steps", "2", "--save_steps", "2",
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise AssertionError(f"recipe failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    result = launch_recipe(
+        RECIPE, *TINY, "--output_dir", str(output_dir), "--max_steps", "4", "--eval_steps", "2", "--save_steps", "2"
+    )
     return output_dir, result
 
 

@@ -1,8 +1,6 @@
 """The translation recipe end to end, its data sources and errors, and the saved folder used without nlpkit."""
 
 import json
-import subprocess
-import sys
 
 import datasets
 import pytest
@@ -16,7 +14,7 @@ from nlpkit.data.translation import TranslationDataArguments, load_translation_d
 from nlpkit.metrics import load_metric
 from nlpkit.tasks.translation import HEATMAP_FILE, SAMPLES_FILE, TranslationArguments, build_tokenizer
 from nlpkit.training import Seq2SeqTrainingArguments
-from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
+from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
 TINY = [
@@ -30,15 +28,11 @@ SENTENCES = ["They have never seen the sea.", "She studies medicine.", "The park
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("translation") / "out"
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"), RECIPE, *TINY,
-        "--output_dir", str(output_dir), "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "4",
-        "--eval_strategy", "steps", "--eval_steps", "2", "--generation_num_beams", "2", "--length_penalty", "0.8",
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise AssertionError(f"recipe failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    result = launch_recipe(
+        RECIPE, *TINY, "--output_dir", str(output_dir), "--max_steps", "4", "--save_strategy", "steps",
+        "--save_steps", "4", "--eval_strategy", "steps", "--eval_steps", "2", "--generation_num_beams", "2",
+        "--length_penalty", "0.8",
+    )  # fmt: skip
     return output_dir, result
 
 

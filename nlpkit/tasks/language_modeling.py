@@ -5,7 +5,6 @@ Everything the text-generation recipe does after it has chosen a model class: th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -28,7 +27,7 @@ from nlpkit.data.language_modeling import (
     load_text,
 )
 from nlpkit.io import atomic_write_text
-from nlpkit.tokenization import train_tokenizer
+from nlpkit.tokenization import check_same_on_every_rank, train_tokenizer
 from nlpkit.training import RunState, train_and_save
 
 logger = logging.getLogger("nlpkit")
@@ -87,19 +86,9 @@ def tokenizer_for_run(
             vocab_size=args.tokenizer_vocab_size if args.tokenizer_kind == "byte_bpe" else 100_000,
             eos_token=EOS_TOKEN,
         )
-    _check_same_on_every_rank(tokenizer)
+    check_same_on_every_rank(tokenizer)
     logger.info("Tokenizer: %s, %d tokens", args.tokenizer_kind, len(tokenizer))
     return tokenizer
-
-
-def _check_same_on_every_rank(tokenizer: PreTrainedTokenizerFast) -> None:
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return
-    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
-    digests: list[str | None] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(digests, digest)
-    if len(set(digests)) > 1:
-        raise RuntimeError(f"the ranks trained different tokenizers (digests {digests})")
 
 
 def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int, wanted: int) -> int:
