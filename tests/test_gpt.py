@@ -62,9 +62,12 @@ def test_cache_gives_the_logits_of_a_full_forward(position_embedding_type):
     with torch.no_grad():
         full = model(ids).logits
         first = model(ids[:, :7], use_cache=True)
-        rest = model(ids[:, 7:], past_key_values=first.past_key_values)  # several new tokens on top of a cache
-    assert first.past_key_values.get_seq_length() == 12
+        rest = model(ids[:, 7:], cache=first.cache)  # several new tokens on top of a cache
+        # transformers before 5.24 passes the cache as past_key_values
+        rest_by_old_name = model(ids[:, 7:], past_key_values=model(ids[:, :7], use_cache=True).cache)
+    assert first.cache.get_seq_length() == 12
     torch.testing.assert_close(torch.cat([first.logits, rest.logits], dim=1), full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(rest_by_old_name.logits, rest.logits)
 
 
 @pytest.mark.parametrize("position_embedding_type", POSITION_TYPES)
@@ -259,6 +262,13 @@ def test_config_aliases_and_validation():
 def test_rotary_model_has_no_position_table_and_learned_model_has_one():
     assert not hasattr(tiny_gpt("rotary").model, "embed_positions")
     assert tiny_gpt("learned").model.embed_positions.weight.shape == (48, 32)
+
+
+def test_learned_positions_refuse_a_context_past_the_table_and_rotary_extends_past_it():
+    prompt = torch.randint(2, len(CHARS) + 2, (1, 40))
+    with pytest.raises(ValueError, match="max_position_embeddings=48"):
+        tiny_gpt("learned").generate(prompt, max_new_tokens=16, do_sample=False)
+    assert tiny_gpt("rotary").generate(prompt, max_new_tokens=16, do_sample=False).shape == (1, 56)
 
 
 def test_residual_projections_get_the_scaled_init():

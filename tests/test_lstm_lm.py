@@ -44,8 +44,10 @@ def test_state_carries_the_sequence():
     with torch.no_grad():
         full = model(ids).logits
         first = model(ids[:, :7], use_cache=True)
-        rest = model(ids[:, 7:], past_key_values=first.past_key_values)
-    h, c = first.past_key_values
+        rest = model(ids[:, 7:], cache=first.cache)
+        rest_by_old_name = model(ids[:, 7:], past_key_values=first.cache)  # as transformers before 5.24 passes it
+    torch.testing.assert_close(rest_by_old_name.logits, rest.logits)
+    h, c = first.cache
     assert h.shape == c.shape == (2, 2, 24)  # (layers, batch, hidden): constant size, whatever the length
     torch.testing.assert_close(torch.cat([first.logits, rest.logits], dim=1), full, atol=1e-5, rtol=1e-4)
 
@@ -59,19 +61,18 @@ def test_padding_does_not_change_the_state():
         right = model(torch.tensor([[4, 8, 15, 16, 23, 0]]), attention_mask=torch.tensor([[1, 1, 1, 1, 1, 0]]))
     torch.testing.assert_close(left.logits[:, 2:], alone.logits)
     torch.testing.assert_close(right.logits[:, :5], alone.logits)
-    for state in (left.past_key_values, right.past_key_values):
-        torch.testing.assert_close(state[0], alone.past_key_values[0])
-        torch.testing.assert_close(state[1], alone.past_key_values[1])
+    for state in (left.cache, right.cache):
+        torch.testing.assert_close(state[0], alone.cache[0])
+        torch.testing.assert_close(state[1], alone.cache[1])
 
 
 def test_a_row_without_tokens_keeps_its_state():
     model = tiny_lstm()
     with torch.no_grad():
-        state = model(torch.tensor([[4, 8], [15, 16]]), use_cache=True).past_key_values
-        step = model(torch.tensor([[0], [23]]), attention_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]),
-                     past_key_values=state)  # fmt: skip
-    torch.testing.assert_close(step.past_key_values[0][:, 0], state[0][:, 0])
-    assert not torch.allclose(step.past_key_values[0][:, 1], state[0][:, 1])
+        state = model(torch.tensor([[4, 8], [15, 16]]), use_cache=True).cache
+        step = model(torch.tensor([[0], [23]]), attention_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]), cache=state)
+    torch.testing.assert_close(step.cache[0][:, 0], state[0][:, 0])
+    assert not torch.allclose(step.cache[0][:, 1], state[0][:, 1])
 
 
 def test_left_padded_batch_generates_what_each_prompt_generates_alone():

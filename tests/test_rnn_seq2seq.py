@@ -91,10 +91,10 @@ def test_teacher_forced_logits_equal_incremental_logits(variant):
                 attention_mask=SOURCE_MASK,
                 encoder_outputs=encoder_outputs,
                 decoder_input_ids=decoder_input_ids[:, t : t + 1],
-                past_key_values=past,
+                cache=past,
                 use_cache=True,
             )
-            past = out.past_key_values
+            past = out.cache
             steps.append(out.logits)
     assert full.shape == (3, 7, model.config.decoder_vocab_size)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)

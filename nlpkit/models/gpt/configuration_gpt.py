@@ -31,7 +31,7 @@ class GPTConfig(PreTrainedConfig):
     """
 
     model_type = "gpt"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # its name from transformers 5.24, and before
     attribute_map = {
         "n_layer": "num_hidden_layers",
         "n_head": "num_attention_heads",

@@ -22,6 +22,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 
 from .configuration_gpt import GPTConfig
 
+# transformers 5.24 renamed `past_key_values` to `cache`, as a forward argument and as a model output field. The models
+# here take both arguments and fill whichever field exists, so this file (shipped as remote code) runs on any 5.x.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 def rotary_frequencies(position_ids: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
     """Unit complex numbers e^(i * position * frequency), shaped (batch or 1, seq, 1, head_dim / 2) to broadcast."""
@@ -87,7 +91,7 @@ class GPTAttention(nn.Module):
         rotary: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         is_causal: bool,
-        past_key_values: Cache | None,
+        cache: Cache | None,
     ) -> torch.Tensor:
         batch_size, seq_len, hidden_size = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch_size, seq_len, 3 * self.num_heads, self.head_dim)
@@ -99,8 +103,8 @@ class GPTAttention(nn.Module):
             value = qkv[:, :, 2 * self.num_heads :]
         # (batch, seq, heads, head_dim) -> (batch, heads, seq, head_dim)
         query, key, value = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
-        if past_key_values is not None:
-            key, value = past_key_values.update(key, value, self.layer_idx)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)
         attn_output = F.scaled_dot_product_attention(
             query,
             key,
@@ -144,10 +148,10 @@ class GPTBlock(GradientCheckpointingLayer):
         rotary: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         is_causal: bool = True,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
     ) -> torch.Tensor:
         hidden_states = hidden_states + self.attn(
-            self.attn_norm(hidden_states), rotary, attention_mask, is_causal, past_key_values
+            self.attn_norm(hidden_states), rotary, attention_mask, is_causal, cache
         )
         return hidden_states + self.mlp(self.mlp_norm(hidden_states))
 
@@ -159,7 +163,7 @@ class GPTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["GPTBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
 
     @torch.no_grad()
@@ -201,24 +205,26 @@ class GPTModel(GPTPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast | tuple:
         """Run the transformer.
 
         Args:
-            input_ids: Token ids (batch, seq); only the new tokens when `past_key_values` holds the earlier ones.
+            input_ids: Token ids (batch, seq); only the new tokens when `cache` holds the earlier ones.
             attention_mask: 1 for tokens and 0 for padding, over the cached and the new tokens (batch, past + seq).
             position_ids: Positions of the new tokens; derived from `attention_mask` (so left padding is skipped)
                 or from the cache length when not given.
-            past_key_values: A `Cache` (e.g. `DynamicCache`) with the keys and values of earlier tokens.
+            cache: A `Cache` (e.g. `DynamicCache`) with the keys and values of earlier tokens.
             inputs_embeds: Token embeddings to use instead of `input_ids`.
             use_cache: Return the updated cache; defaults to `config.use_cache` at inference and False in training.
             output_hidden_states: Also return the input of every block and the final output.
+            past_key_values: `cache` under the name transformers before 5.24 passes.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds")
@@ -227,9 +233,19 @@ class GPTModel(GPTPreTrainedModel):
         seq_len = inputs_embeds.shape[1]
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        cache = cache if cache is not None else past_key_values
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if (
+            self.config.position_embedding_type == "learned"
+            and past_length + seq_len > self.config.max_position_embeddings
+        ):
+            # The learned table has no row past the trained context; rotary positions extend past it.
+            raise ValueError(
+                f"GPT with learned positions sees at most max_position_embeddings={self.config.max_position_embeddings}"
+                f" tokens, got {past_length + seq_len}: shorten the input (or max_new_tokens)"
+            )
 
         if position_ids is None:
             if attention_mask is not None and attention_mask.dim() == 2:
@@ -254,14 +270,14 @@ class GPTModel(GPTPreTrainedModel):
         for layer in self.layers:
             if all_hidden_states is not None:
                 all_hidden_states.append(hidden_states)
-            hidden_states = layer(hidden_states, rotary, mask, is_causal, past_key_values=past_key_values)
+            hidden_states = layer(hidden_states, rotary, mask, is_causal, cache=cache)
         hidden_states = self.norm(hidden_states)
         if all_hidden_states is not None:
             all_hidden_states.append(hidden_states)
 
         output = BaseModelOutputWithPast(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
+            **{CACHE_FIELD: cache if use_cache else None},
             hidden_states=tuple(all_hidden_states) if all_hidden_states is not None else None,
         )
         return output if return_dict is not False else output.to_tuple()
@@ -286,13 +302,14 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         logits_to_keep: int = 0,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast | tuple:
         """Next-token logits, and the loss when `labels` are given.
@@ -308,7 +325,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
@@ -320,7 +337,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         output = CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             hidden_states=outputs.hidden_states,
         )
         return output if return_dict is not False else output.to_tuple()

@@ -20,7 +20,7 @@ class LSTMLMConfig(PreTrainedConfig):
     """
 
     model_type = "lstm_lm"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # its name from transformers 5.24, and before
 
     vocab_size: int = 256
     embedding_size: int = 256

@@ -19,6 +19,10 @@ from .configuration_lstm_lm import LSTMLMConfig
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, batch, hidden_size)
 
+# transformers 5.24 renamed `past_key_values` to `cache`, as a forward argument and as a model output field. The model
+# here takes both arguments and fills whichever field exists, so this file (shipped as remote code) runs on any 5.x.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 def lstm_skipping_padding(
     lstm: nn.LSTM, inputs: torch.Tensor, mask: torch.Tensor, state: LSTMState | None
@@ -107,34 +111,36 @@ class LSTMForCausalLM(LSTMPreTrainedModel, GenerationMixin):
         # generate() must not hand us a key/value DynamicCache: our cache is the (h, c) tuple that forward returns.
         return False
 
-    def _reorder_cache(self, past_key_values: LSTMState, beam_idx: torch.LongTensor) -> LSTMState:
+    def _reorder_cache(self, cache: LSTMState, beam_idx: torch.LongTensor) -> LSTMState:
         """Beam search: keep the states of the surviving beams (the batch is dimension 1 of h and c)."""
-        return tuple(state.index_select(1, beam_idx.to(state.device)) for state in past_key_values)
+        return tuple(state.index_select(1, beam_idx.to(state.device)) for state in cache)
 
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: LSTMState | None = None,
+        cache: LSTMState | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
         logits_to_keep: int = 0,
+        past_key_values: LSTMState | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast | tuple:
         """Next-token logits, and the loss when `labels` are given.
 
         Args:
-            input_ids: Token ids (batch, seq); only the new tokens when `past_key_values` holds the earlier state.
+            input_ids: Token ids (batch, seq); only the new tokens when `cache` holds the earlier state.
             attention_mask: 1 for tokens and 0 for padding (batch, seq), or over earlier and new tokens as
                 `generate()` passes it; padded positions leave the state unchanged.
-            past_key_values: The LSTM state `(h, c)` after the earlier tokens.
+            cache: The LSTM state `(h, c)` after the earlier tokens.
             inputs_embeds: Token embeddings to use instead of `input_ids`.
             labels: Targets, usually the `input_ids`; shifted inside, -100 is ignored. `shift_labels` and
                 `num_items_in_batch` may come in `kwargs`.
             use_cache: Return the new state; defaults to `config.use_cache` at inference and False in training.
             logits_to_keep: Compute logits for the last `logits_to_keep` positions only (0 = all).
+            past_key_values: `cache` under the name transformers before 5.24 passes.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds")
@@ -142,16 +148,17 @@ class LSTMForCausalLM(LSTMPreTrainedModel, GenerationMixin):
             inputs_embeds = self.embed_tokens(input_ids)
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
+        cache = cache if cache is not None else past_key_values
         hidden_states = self.dropout(inputs_embeds)
         step_mask = attention_mask[:, -hidden_states.shape[1] :].bool() if attention_mask is not None else None
         if step_mask is None or bool(step_mask.all()):
-            hidden_states, state = self.lstm(hidden_states, past_key_values)
+            hidden_states, state = self.lstm(hidden_states, cache)
         else:
-            hidden_states, state = lstm_skipping_padding(self.lstm, hidden_states, step_mask, past_key_values)
+            hidden_states, state = lstm_skipping_padding(self.lstm, hidden_states, step_mask, cache)
         logits = self.lm_head(self.dropout(hidden_states[:, -logits_to_keep:]))
 
         loss = None
         if labels is not None or "shift_labels" in kwargs:
             loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
-        output = CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=state if use_cache else None)
+        output = CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_FIELD: state if use_cache else None})
         return output if return_dict is not False else output.to_tuple()

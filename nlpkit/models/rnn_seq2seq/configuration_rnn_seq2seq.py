@@ -41,7 +41,7 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
     """
 
     model_type = "rnn_seq2seq"
-    keys_to_ignore_at_inference = ["past_key_values", "encoder_last_hidden_state"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values", "encoder_last_hidden_state"]  # cache: its 5.24 name
 
     def __init__(
         self,

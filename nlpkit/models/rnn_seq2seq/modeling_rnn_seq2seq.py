@@ -9,7 +9,7 @@ into the next RNN step, so training walks the target one token at a time in Pyth
       -> attentional vector tanh(W_c [context; output]) -> output projection
 
 is a handful of big batched ops. Generation runs the same modules one token at a time, carrying the RNN state in
-`past_key_values` (an `RNNDecoderState`), and gives the same logits as the full-sequence pass. Additive (Bahdanau)
+`cache` (an `RNNDecoderState`), and gives the same logits as the full-sequence pass. Additive (Bahdanau)
 scoring and Luong input feeding (a per-step loop) are options.
 
 Shapes: B batch, S source length, T target length, H decoder hidden size, D encoder output size, A attentional size.
@@ -31,9 +31,13 @@ from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 
 RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM}
 
+# transformers 5.24 renamed `past_key_values` to `cache`, as a forward argument and as a model output field. The models
+# here take both arguments and fill whichever field exists, so this file (shipped as remote code) runs on any 5.x.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
 
 class RNNDecoderState(NamedTuple):
-    """What the decoder carries from one target token to the next (the `past_key_values` of this model).
+    """What the decoder carries from one target token to the next (the `cache` of this model).
 
     Every tensor is batch-first, so beam search reorders the whole state with one `index_select` on dim 0.
     """
@@ -274,15 +278,17 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: RNNDecoderState | None = None,
+        cache: RNNDecoderState | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: RNNDecoderState | None = None,
     ) -> Seq2SeqModelOutput:
         """`decoder_attention_mask` is accepted and not needed: the decoder is causal and targets are right-padded,
-        so padding only follows the positions whose labels count. `past_key_values` is the state after the tokens
-        already decoded; then `decoder_input_ids` holds only the new tokens."""
+        so padding only follows the positions whose labels count. `cache` is the state after the tokens already
+        decoded; then `decoder_input_ids` holds only the new tokens. `past_key_values` is `cache` under the name
+        transformers before 5.24 passes."""
         if decoder_input_ids is None:
             raise ValueError("pass decoder_input_ids, or labels to RNNSeq2SeqForConditionalGeneration")
         use_cache = self.config.use_cache if use_cache is None else use_cache
@@ -298,10 +304,11 @@ class RNNSeq2SeqModel(RNNSeq2SeqPreTrainedModel):
             encoder_mask = attention_mask.bool()
 
         inputs_embeds = self.get_decoder_input_embeddings()(decoder_input_ids)
-        attentional, state, weights = self.decoder(inputs_embeds, encoder_states, encoder_mask, past_key_values)
+        cache = cache if cache is not None else past_key_values
+        attentional, state, weights = self.decoder(inputs_embeds, encoder_states, encoder_mask, cache)
         output = Seq2SeqModelOutput(
             last_hidden_state=attentional,
-            past_key_values=state if use_cache else None,
+            **{CACHE_FIELD: state if use_cache else None},
             cross_attentions=(weights.unsqueeze(1),) if output_attentions else None,  # (B, 1 head, T, S)
             encoder_last_hidden_state=encoder_states,
         )
@@ -342,12 +349,13 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: RNNDecoderState | None = None,
+        cache: RNNDecoderState | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: RNNDecoderState | None = None,
     ) -> Seq2SeqLMOutput:
         """With `labels` (target ids, -100 where ignored) and no `decoder_input_ids`, the decoder inputs are the labels
         shifted right behind `decoder_start_token_id`, as in Marian/BART. In training mode with `labels` the output is
@@ -363,7 +371,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache if cache is not None else past_key_values,
             use_cache=use_cache,
             output_attentions=output_attentions,
         )
@@ -381,7 +389,7 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             cross_attentions=outputs.cross_attentions,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
         )
@@ -392,8 +400,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         # The decoder carries an RNNDecoderState, not a key/value cache: let the model create and return it.
         return False
 
-    def _reorder_cache(self, past_key_values: RNNDecoderState, beam_idx: torch.LongTensor) -> RNNDecoderState:
-        return past_key_values.index_select(beam_idx)
+    def _reorder_cache(self, cache: RNNDecoderState, beam_idx: torch.LongTensor) -> RNNDecoderState:
+        return cache.index_select(beam_idx)
 
 
 class RNNSeq2SeqTranslationPipeline(Pipeline):
