@@ -45,7 +45,9 @@ class ModelCardInfo:
     license: str = "apache-2.0"
     language: list[str] = field(default_factory=lambda: ["en"])
     example_inputs: list[str] = field(default_factory=list)
-    remote_code: bool = False  # True for nlpkit's own architectures (loads with trust_remote_code=True)
+    # Whether loading needs trust_remote_code=True; None: decided when the model is saved (its config.json has an
+    # auto_map, i.e. its code ships beside the weights).
+    remote_code: bool | None = None
     description: str = ""
 
 

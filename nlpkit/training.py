@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +309,9 @@ def save_outputs(
     atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(parsed.explicit), sort_keys=True))
     plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
     hyperparameters = card_hyperparameters(trainer.args, card_extra_hyperparameters)
+    if card.remote_code is None:
+        saved_config = json.loads((output_dir / "config.json").read_text())
+        card = replace(card, remote_code="auto_map" in saved_config)
     model_name = trainer.args.hub_model_id or output_dir.name
     repo_id = hub.repo_id if hub is not None else None
     text = render_model_card(

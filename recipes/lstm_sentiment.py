@@ -172,7 +172,6 @@ def model_card(
         datasets=[data_args.dataset_name] if data_args.dataset_name else [],
         dataset_description=model_args.dataset_description,
         tags=["sentiment-analysis", "lstm_classifier", config.cell],
-        remote_code=True,
         description=(
             f"A {shape} text classifier ({sizes}) trained from scratch with "
             f"[nlpkit](https://github.com/nlpkit/nlpkit), with a {tokenizer} trained on the same training data"

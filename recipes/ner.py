@@ -102,7 +102,6 @@ def main(argv: list[str] | None = None) -> dict:
             tokenized = encode_words(data, tokenizer, model.config, data_args, crf_args.pass_char_ids)
         collator = WordCharCollator(tokenizer)
         card.tags += ["bilstm-crf"]
-        card.remote_code = True
         card.description = BILSTM_CRF_CARD
         card_hyperparameters = asdict(crf_args)
     else:

@@ -82,7 +82,6 @@ def main(argv: list[str] | None = None) -> dict:
         datasets=[data_args.dataset_name] if data_args.dataset_name else [],
         dataset_description=model_args.dataset_description,
         tags=[model_args.model, f"{data_args.tokenizer_kind}-level" if data_args.tokenizer_kind == "char" else "bpe"],
-        remote_code=True,
     )
     return run_text_generation(
         parsed=parsed,
