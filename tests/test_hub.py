@@ -34,7 +34,6 @@ from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
-    GenerationConfig,
     pipeline,
 )
 
@@ -44,10 +43,7 @@ from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.hub import HubError, push_output_dir
 from nlpkit.models.bilstm_crf import BiLSTMCRFConfig, BiLSTMCRFForTokenClassification
-from nlpkit.models.gpt import GPTConfig, GPTForCausalLM
 from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
-from nlpkit.models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
-from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline
 from nlpkit.tasks.classification import accuracy_and_f1
 from nlpkit.tokenization import train_tokenizer
@@ -76,11 +72,9 @@ REVIEW_TEXTS = [text for text, _ in REVIEWS]
 SENTENCE_TEXTS = [text for text, _ in SENTENCES]
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 BERT_TEXTS = ["What a wonderful day!", "This is awful."]
-LM_TEXT = "to be or not to be , that is the question . to sleep , perchance to dream . " * 4
-LM_PROMPTS = ["to be", "the q"]  # each generated alone: no padding in a decoder-only batch
-PAIRS = [("the cat sleeps .", "le chat dort ."), ("the dog eats .", "le chien mange ."),
-         ("a cat eats .", "un chat mange ."), ("the dog sleeps .", "le chien dort .")]  # fmt: skip
-SOURCES = [source for source, _ in PAIRS[:2]]
+LM_PROMPTS = ["The ", "It was"]  # each generated alone: no padding in a decoder-only batch
+LM_GREEDY = {"do_sample": False, "max_new_tokens": 8}  # the recipe's generation_config samples: compare greedy text
+SOURCES = ["They have never seen the sea.", "She studies medicine."]
 
 
 @pytest.fixture(scope="module")
@@ -142,24 +136,31 @@ def model_index_metrics(metadata: dict) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The three families, trained and pushed.
+# Every model family, trained and pushed: by its recipe (push_to_hub) or by `nlpkit push` after training.
 
 
-@pytest.fixture(scope="module")
-def bert_run(hub, tmp_path_factory):
-    """The BERT recipe with push_to_hub: trains 2 steps, saves, pushes; the token is in HF_TOKEN only."""
-    root = tmp_path_factory.mktemp("bert")
+def run_recipe_with_push(
+    hub, root: Path, recipe: str, repo_id: str, *args: str
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """Run a recipe as a user would, with push_to_hub; the token is in HF_TOKEN only."""
     output_dir = root / "out"
-    command = [
-        sys.executable, str(REPO_ROOT / "recipes" / "bert_sentiment.py"), "--output_dir", str(output_dir),
-        "--max_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "8", "--max_seq_length", "32",
-        "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "2",
-        "--logging_steps", "1", "--sample_texts", "nice", "--push_to_hub", "true", "--hub_model_id", "alice/bert-tiny",
-    ]  # fmt: skip
+    command = [sys.executable, str(REPO_ROOT / "recipes" / recipe), "--output_dir", str(output_dir), *args,
+               "--logging_steps", "1", "--push_to_hub", "true", "--hub_model_id", repo_id]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **subprocess_env(hub, root / "home")}
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return output_dir, result
+
+
+@pytest.fixture(scope="module")
+def bert_run(hub, tmp_path_factory):
+    """The BERT recipe with push_to_hub: trains 2 steps, saves, pushes."""
+    return run_recipe_with_push(
+        hub, tmp_path_factory.mktemp("bert"), "bert_sentiment.py", "alice/bert-tiny",
+        "--max_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "8", "--max_seq_length", "32",
+        "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "2",
+        "--sample_texts", "nice",
+    )  # fmt: skip
 
 
 def train_tiny(output_dir: Path, model, tokenizer, rows: list[dict], collator, compute_metrics, card: ModelCardInfo):
@@ -232,62 +233,27 @@ def custom_runs(hub, tmp_path_factory):
     return runs
 
 
-def fit(model, batches: list[dict], steps: int = 40, lr: float = 0.03) -> None:
-    """A few Adam steps, enough that greedy decoding is not a tie between near-uniform logits."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for step in range(steps):
-        optimizer.zero_grad()
-        model(**batches[step % len(batches)]).loss.backward()
-        optimizer.step()
-    model.eval()
+LM_TINY = ["--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2", "--embedding_size", "16",
+           "--block_size", "32", "--per_device_train_batch_size", "8", "--max_eval_samples", "8",
+           "--sample_max_new_tokens", "8", "--max_steps", "30", "--eval_steps", "30", "--save_steps", "30"]  # fmt: skip
+MT_TINY = ["--embedding_size", "32", "--hidden_size", "32", "--vocab_size", "300", "--max_target_length", "12",
+           "--num_sample_translations", "2", "--max_eval_samples", "16", "--max_steps", "30", "--save_strategy",
+           "steps", "--save_steps", "30", "--eval_strategy", "steps", "--eval_steps", "30"]  # fmt: skip
+GENERATIVE = {  # family: (recipe, repo, arguments, the metric the card must show)
+    "gpt": ("text_generation.py", "alice/gpt-tiny", [*LM_TINY, "--model", "gpt"], "bits_per_character"),
+    "lstm_lm": ("text_generation.py", "alice/lstm-lm-tiny", [*LM_TINY, "--model", "lstm"], "bits_per_character"),
+    "rnn_seq2seq": ("translation.py", "alice/rnn-seq2seq-tiny", MT_TINY, "bleu"),
+}
 
 
 @pytest.fixture(scope="module")
 def generative_runs(hub, tmp_path_factory):
-    """The GPT and LSTM language models and the RNN seq2seq translator: fitted in-process for a few steps, saved with
-    a greedy generation_config.json (as the recipes save theirs), pushed with `nlpkit push`."""
-    root = tmp_path_factory.mktemp("generative")
-    lm_tokenizer = train_tokenizer([LM_TEXT], kind="char", eos_token="<eos>")
-    special = {"pad_token_id": lm_tokenizer.pad_token_id, "eos_token_id": lm_tokenizer.eos_token_id}
-    lm_batch = lm_tokenizer([LM_TEXT[:64], LM_TEXT[64:128]], return_tensors="pt")
-    lm_batch["labels"] = lm_batch["input_ids"]
-    torch.manual_seed(0)
-    models = {
-        "gpt": GPTForCausalLM(GPTConfig(vocab_size=len(lm_tokenizer), max_position_embeddings=64, hidden_size=16,
-                                        num_hidden_layers=1, num_attention_heads=2, **special)),
-        "lstm_lm": LSTMForCausalLM(LSTMLMConfig(vocab_size=len(lm_tokenizer), embedding_size=8, hidden_size=16,
-                                                num_hidden_layers=1, **special)),
-    }  # fmt: skip
-    for name, model in models.items():
-        fit(model, [lm_batch])
-        model.generation_config = GenerationConfig(max_new_tokens=8, do_sample=False, **special)
-        model.save_pretrained(root / name)
-        lm_tokenizer.save_pretrained(root / name)
-
-    mt_tokenizer = train_tokenizer([text for pair in PAIRS for text in pair], kind="bpe", vocab_size=60,
-                                   bos_token="<s>", eos_token="</s>", add_eos_token=True)  # fmt: skip
-    config = RNNSeq2SeqConfig(
-        vocab_size=len(mt_tokenizer), share_embeddings=True, embedding_size=32, encoder_hidden_size=32, hidden_size=32,
-        dropout=0.0, pad_token_id=mt_tokenizer.pad_token_id, bos_token_id=mt_tokenizer.bos_token_id,
-        eos_token_id=mt_tokenizer.eos_token_id, decoder_start_token_id=mt_tokenizer.bos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    translator = RNNSeq2SeqForConditionalGeneration(config)
-    sources, targets = zip(*PAIRS)
-    mt_batch = mt_tokenizer(list(sources), text_target=list(targets), padding=True, return_tensors="pt")
-    mt_batch["labels"][mt_batch["labels"] == mt_tokenizer.pad_token_id] = -100
-    fit(translator, [mt_batch], steps=60, lr=0.02)
-    translator.generation_config.max_length = 12
-    translator.generation_config.num_beams = 1
-    translator.save_pretrained(root / "rnn_seq2seq")
-    mt_tokenizer.save_pretrained(root / "rnn_seq2seq")
-
-    runs = {name: root / name for name in ("gpt", "lstm_lm", "rnn_seq2seq")}
-    with using_hub(hub.url, root):
-        for name, folder in runs.items():
-            cli.main(["push", str(folder), f"alice/{name.replace('_', '-')}-tiny"])
-    return runs
+    """The GPT and LSTM language models and the RNN seq2seq translator: each trained for 30 steps by its recipe on the
+    recipe's quickstart data and pushed by the recipe (push_to_hub)."""
+    return {
+        family: run_recipe_with_push(hub, tmp_path_factory.mktemp(family), recipe, repo_id, *args)
+        for family, (recipe, repo_id, args, _) in GENERATIVE.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -328,8 +294,9 @@ def loaded_without_nlpkit(hub, bert_run, custom_runs, generative_runs, tmp_path_
             model = getattr(transformers, auto_class).from_pretrained(repo, trust_remote_code=True).eval()
             tokenizer = transformers.AutoTokenizer.from_pretrained(repo, trust_remote_code=True)
             batches = [texts] if task == "translation" else [[text] for text in texts]
+            options = {LM_GREEDY!r} if task == "text-generation" else {{}}
             generated = [model.generate(**tokenizer(batch, padding=True, return_tensors="pt"), output_logits=True,
-                                        return_dict_in_generate=True) for batch in batches]
+                                        return_dict_in_generate=True, **options) for batch in batches]
             pipe = transformers.pipeline(task, model=repo, trust_remote_code=True)
             results[repo] = {{
                 "files": sorted(os.listdir(folder)),
@@ -337,7 +304,7 @@ def loaded_without_nlpkit(hub, bert_run, custom_runs, generative_runs, tmp_path_
                 "module": type(model).__module__,
                 "sequences": [output.sequences.tolist() for output in generated],
                 "logits": [torch.stack(output.logits).tolist() for output in generated],
-                "pipeline": pipe(texts),
+                "pipeline": pipe(texts, **options),
             }}
         print(json.dumps(results, default=float))
     """
@@ -355,13 +322,15 @@ def local_outputs(folder: Path, auto_class, task: str, texts: list[str]) -> tupl
     return logits, json.loads(json.dumps(piped, default=float))
 
 
-def check_card(card: str, results: dict, repo_id: str, pipeline_tag: str, remote_code: bool) -> dict:
+def check_card(
+    card: str, results: dict, repo_id: str, pipeline_tag: str, remote_code: bool, metric: str = "accuracy"
+) -> dict:
     metadata = card_metadata(card)
     assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == pipeline_tag
     assert {"nlpkit", pipeline_tag} <= set(metadata["tags"]) and metadata["license"] == "apache-2.0"
     metrics = model_index_metrics(metadata)
-    assert metrics["accuracy"] == round(results["eval_accuracy"], 4)
-    assert f"| accuracy | {results['eval_accuracy']:.4f} |" in card
+    assert metrics[metric] == round(results[f"eval_{metric}"], 4)
+    assert f"| {metric} | {results[f'eval_{metric}']:.4f} |" in card
     trust = ", trust_remote_code=True" if remote_code else ""
     assert f'from_pretrained("{repo_id}"{trust})' in card and f'model="{repo_id}"{trust})' in card
     return metadata
@@ -445,13 +414,18 @@ def test_custom_architecture_round_trip(hub, custom_runs, loaded_without_nlpkit,
     ],
 )  # fmt: skip
 def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, family, repo_id, auto_class, task, texts):
-    """Pushed with its generation_config.json, the repo generates in a process without nlpkit what it does here."""
-    folder = generative_runs[family]
+    """Pushed by its recipe with its generation_config.json, the repo generates in a process without nlpkit what it
+    does here."""
+    folder, result = generative_runs[family]
     pushed = hub.repos[repo_id].files()
     code = {f"configuration_{family}.py", f"modeling_{family}.py"}
-    assert code | {"generation_config.json", "tokenizer.json"} <= set(pushed)
+    assert code | {"generation_config.json", "tokenizer.json", "loss_curves.png", "all_results.json"} <= set(pushed)
+    assert not any(name.startswith("checkpoint-") or name == "training_args.bin" for name in pushed)
     assert pushed["generation_config.json"] == (folder / "generation_config.json").read_bytes()
     assert json.loads(pushed["config.json"])["auto_map"][auto_class.__name__].startswith(f"modeling_{family}.")
+    results = json.loads((folder / "all_results.json").read_text())
+    check_card(pushed["README.md"].decode(), results, repo_id, task, remote_code=True, metric=GENERATIVE[family][3])
+    assert len(hub.commits(repo_id)) == 2  # "initial commit", then the recipe's one push after training
     assert not hub.rejected
 
     loaded = loaded_without_nlpkit[repo_id]
@@ -460,18 +434,20 @@ def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, fami
     model = auto_class.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     batches = [texts] if task == "translation" else [[text] for text in texts]
+    options = LM_GREEDY if task == "text-generation" else {}
     for batch, sequences, logits in zip(batches, loaded["sequences"], loaded["logits"], strict=True):
         local = model.generate(**tokenizer(batch, padding=True, return_tensors="pt"), output_logits=True,
-                               return_dict_in_generate=True)  # fmt: skip
+                               return_dict_in_generate=True, **options)  # fmt: skip
         assert sequences == local.sequences.tolist()
         # float32 tolerance: another process's threads may sum in another order
         torch.testing.assert_close(torch.tensor(logits), torch.stack(local.logits))
-    # Both pipelines decode greedily with the pushed generation_config.json, so they agree. transformers 5 has no
-    # "translation" task of its own: the repo's code brings the pipeline (the remote process builds it by name).
+    # Both pipelines decode greedily (the translator with its pushed generation_config.json), so they agree.
+    # transformers 5 has no "translation" task of its own: the repo's code brings the pipeline (the remote process
+    # builds it by name).
     if task == "translation":
         piped = RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task=task)(texts)
     else:
-        piped = pipeline(task, model=model, tokenizer=tokenizer)(texts)
+        piped = pipeline(task, model=model, tokenizer=tokenizer)(texts, **options)
     assert loaded["pipeline"] == json.loads(json.dumps(piped))
     if task == "text-generation":  # the pipeline's text is the prompt and the greedy continuation generate() gave
         generated = [tokenizer.decode(sequences[0], skip_special_tokens=True) for sequences in loaded["sequences"]]
@@ -485,16 +461,17 @@ def test_private_repo_is_hidden_from_anonymous_users(hub, custom_runs, tmp_path)
         assert HfApi().model_info("nlpkit-org/crf-tiny").private
 
 
-def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_runs):
-    output_dir, result = bert_run
-    for folder in (output_dir, *custom_runs.values()):
+def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_runs, generative_runs):
+    recipe_runs = [bert_run, *generative_runs.values()]
+    for folder in (*(output_dir for output_dir, _ in recipe_runs), *custom_runs.values()):
         local = {str(path): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
         assert any("checkpoint-" in name for name in local)  # checkpoints (training_args.bin included) are scanned
         assert files_containing(local, WRITE_TOKEN) == []
     for repo in hub.repos.values():
         assert files_containing(repo.files(), WRITE_TOKEN) == []
-    assert WRITE_TOKEN not in result.stdout + result.stderr
-    assert "hub_token" not in (output_dir / "run_config.yaml").read_text()
+    for output_dir, result in recipe_runs:
+        assert WRITE_TOKEN not in result.stdout + result.stderr
+        assert "hub_token" not in (output_dir / "run_config.yaml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
