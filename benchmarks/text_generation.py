@@ -12,6 +12,9 @@ needed, its schedule following the fraction of that budget spent. One JSON line 
     gen_tokens_per_s    `generate()` throughput at batch 1 with the cache (sampling, block_size - 1 new tokens from a
                         one-character prompt, so that GPT-2's learned positions stay within the trained context)
 
+and, when both transformers ran, a last line comparing them against the targets: nlpkit's val loss <= 1.85 at the same
+steps, train tokens/s >= 1.1x and generation tokens/s >= 1.0x GPT-2's.
+
     python benchmarks/text_generation.py --data /work/shared/datasets/tinyshakespeare/input.txt
     python benchmarks/text_generation.py --data ... --max_iters 50   # smoke test
 
@@ -224,6 +227,7 @@ def main() -> None:
 
     prompt = torch.tensor([[stoi["\n"]]])
     speeds = generation_speeds(trainees, prompt, args.block_size - 1, args.gen_rounds, args.seed)
+    results = {}
     for trainee in trainees:
         gen_speed, sample = speeds[trainee.name]
         result = {
@@ -239,6 +243,29 @@ def main() -> None:
         if trainee.name == "gpt":
             result["position_embedding_type"] = args.position_embedding_type
         print(json.dumps(result), flush=True)
+        results[trainee.name] = result
+    if {"gpt", "gpt2"} <= results.keys():
+        print(json.dumps(comparison(results["gpt"], results["gpt2"])), flush=True)
+
+
+TARGETS = {"val_loss_max": 1.85, "train_tokens_per_s_ratio_min": 1.1, "gen_tokens_per_s_ratio_min": 1.0}
+
+
+def comparison(gpt: dict, gpt2: dict) -> dict:
+    """nlpkit's GPT against GPT2LMHeadModel from the same run: speed ratios, val losses and whether the targets hold."""
+    train_ratio = gpt["train_tokens_per_s"] / gpt2["train_tokens_per_s"]
+    gen_ratio = gpt["gen_tokens_per_s"] / gpt2["gen_tokens_per_s"]
+    return {
+        "comparison": "nlpkit GPTForCausalLM / transformers GPT2LMHeadModel",
+        "train_tokens_per_s_ratio": round(train_ratio, 3),
+        "gen_tokens_per_s_ratio": round(gen_ratio, 3),
+        "val_loss": gpt["val_loss"],
+        "gpt2_val_loss": gpt2["val_loss"],
+        "targets": TARGETS,
+        "targets_met": gpt["val_loss"] <= TARGETS["val_loss_max"]
+        and train_ratio >= TARGETS["train_tokens_per_s_ratio_min"]
+        and gen_ratio >= TARGETS["gen_tokens_per_s_ratio_min"],
+    }
 
 
 if __name__ == "__main__":
