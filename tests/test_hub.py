@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from datasets import Dataset
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import get_session
@@ -32,22 +31,15 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
-    DataCollatorForTokenClassification,
-    DataCollatorWithPadding,
     pipeline,
 )
 
 import nlpkit  # noqa: F401  (registers nlpkit's architectures)
 from nlpkit import cli
-from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.hub import HubError, push_output_dir
-from nlpkit.models.bilstm_crf import BiLSTMCRFConfig, BiLSTMCRFForTokenClassification
-from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
 from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline
-from nlpkit.tasks.classification import accuracy_and_f1
-from nlpkit.tokenization import train_tokenizer
-from nlpkit.training import RunState, TrainingArguments, start_run, train_and_save
+from nlpkit.training import TrainingArguments, start_run
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 from tests.hub_double import Account, HubDouble
 
@@ -56,21 +48,8 @@ WRITE_TOKEN = f"hf_write{secrets.token_hex(12)}"
 READ_TOKEN = f"hf_read{secrets.token_hex(12)}"
 ACCOUNTS = {WRITE_TOKEN: Account("alice", orgs=("nlpkit-org",)), READ_TOKEN: Account("alice", role="read")}
 
-REVIEWS = [
-    ("a truly great film", "positive"),
-    ("boring and far too long", "negative"),
-    ("great acting , great story", "positive"),
-    ("a dull , boring mess", "negative"),
-]
-SENTENCES = [
-    ("John Smith lives in Paris .", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
-    ("Mary went to London .", ["B-PER", "O", "O", "B-LOC", "O"]),
-    ("Paris is far from London .", ["B-LOC", "O", "O", "O", "B-LOC", "O"]),
-    ("John met Mary Smith .", ["B-PER", "O", "B-PER", "I-PER", "O"]),
-]
-REVIEW_TEXTS = [text for text, _ in REVIEWS]
-SENTENCE_TEXTS = [text for text, _ in SENTENCES]
-TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+REVIEW_TEXTS = ["a truly great film", "boring and far too long", "great acting , great story", "a dull , boring mess"]
+SENTENCE_TEXTS = ["John Smith lives in Paris .", "Mary went to London .", "Paris is far from London ."]
 BERT_TEXTS = ["What a wonderful day!", "This is awful."]
 LM_PROMPTS = ["The ", "It was"]  # each generated alone: no padding in a decoder-only batch
 LM_GREEDY = {"do_sample": False, "max_new_tokens": 8}  # the recipe's generation_config samples: compare greedy text
@@ -139,13 +118,13 @@ def model_index_metrics(metadata: dict) -> dict[str, float]:
 # Every model family, trained and pushed: by its recipe (push_to_hub) or by `nlpkit push` after training.
 
 
-def run_recipe_with_push(
-    hub, root: Path, recipe: str, repo_id: str, *args: str
-) -> tuple[Path, subprocess.CompletedProcess]:
-    """Run a recipe as a user would, with push_to_hub; the token is in HF_TOKEN only."""
+def run_recipe(hub, root: Path, recipe: str, *args: str, push_to: str | None = None):
+    """Run a recipe as a user would, the token in HF_TOKEN only; given ``push_to``, with push_to_hub to that repo.
+    Returns the output folder and the finished process (its logs)."""
     output_dir = root / "out"
+    push = ["--push_to_hub", "true", "--hub_model_id", push_to] if push_to else []
     command = [sys.executable, str(REPO_ROOT / "recipes" / recipe), "--output_dir", str(output_dir), *args,
-               "--logging_steps", "1", "--push_to_hub", "true", "--hub_model_id", repo_id]  # fmt: skip
+               "--logging_steps", "1", *push]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **subprocess_env(hub, root / "home")}
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -155,82 +134,46 @@ def run_recipe_with_push(
 @pytest.fixture(scope="module")
 def bert_run(hub, tmp_path_factory):
     """The BERT recipe with push_to_hub: trains 2 steps, saves, pushes."""
-    return run_recipe_with_push(
-        hub, tmp_path_factory.mktemp("bert"), "bert_sentiment.py", "alice/bert-tiny",
+    return run_recipe(
+        hub, tmp_path_factory.mktemp("bert"), "bert_sentiment.py",
         "--max_steps", "2", "--max_train_samples", "32", "--max_eval_samples", "8", "--max_seq_length", "32",
         "--per_device_train_batch_size", "8", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "2",
-        "--sample_texts", "nice",
+        "--sample_texts", "nice", push_to="alice/bert-tiny",
     )  # fmt: skip
 
 
-def train_tiny(output_dir: Path, model, tokenizer, rows: list[dict], collator, compute_metrics, card: ModelCardInfo):
-    """What a recipe does after building model and data: train_and_save (4 steps, one checkpoint, an evaluation)."""
-    argv = ["--output_dir", str(output_dir), "--max_steps", "4", "--learning_rate", "0.05",
-            "--per_device_train_batch_size", "2", "--save_strategy", "steps", "--save_steps", "4",
-            "--eval_strategy", "no", "--logging_steps", "1"]  # fmt: skip
-    parsed = parse_args([TrainingArguments], argv)
-    dataset = Dataset.from_list(rows)
-    torch.manual_seed(0)
-    train_and_save(
-        parsed=parsed,
-        run=RunState(output_dir=output_dir, resume_checkpoint=None),
-        model=model,
-        processing_class=tokenizer,
-        train_dataset=dataset,
-        eval_dataset=dataset,
-        data_collator=collator,
-        compute_metrics=compute_metrics,
-        card=card,
-    )
-
-
-def token_accuracy(prediction) -> dict[str, float]:
-    predicted, labels = prediction.predictions.argmax(-1), prediction.label_ids
-    return {"accuracy": float((predicted == labels)[labels != -100].mean())}
+TINY_RUN = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--max_train_samples", "32",
+            "--max_eval_samples", "16", "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "4",
+            "--sample_texts", "a great film"]  # fmt: skip
+CUSTOM_METRICS = {"lstm": "accuracy", "crf": "f1"}  # the metric each card must show
 
 
 @pytest.fixture(scope="module")
-def custom_runs(hub, tmp_path_factory):
-    """The LSTM classifier and the BiLSTM-CRF tagger (remote code), trained, saved, then pushed with `nlpkit push`."""
-    root = tmp_path_factory.mktemp("custom")
-
-    tokenizer = train_tokenizer([text for text, _ in REVIEWS] * 2, kind="word", vocab_size=100)
-    config = LSTMClassifierConfig(
-        vocab_size=len(tokenizer), embedding_dim=8, hidden_size=6, num_labels=2, pad_token_id=tokenizer.pad_token_id,
-        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1},
+def custom_recipe_runs(hub, tmp_path_factory):
+    """The LSTM classifier and the BiLSTM-CRF tagger (remote code), each trained 4 steps by its recipe on the recipe's
+    quickstart data: the first pushed by the recipe to a private repo (hub_private_repo), the second pushed after
+    training with `nlpkit push --private`."""
+    lstm = run_recipe(
+        hub, tmp_path_factory.mktemp("lstm"), "lstm_sentiment.py", *TINY_RUN, "--embedding_dim", "8",
+        "--hidden_size", "6", "--hub_private_repo", "true", push_to="alice/lstm-tiny",
     )  # fmt: skip
-    torch.manual_seed(0)
-    rows = [tokenizer(text) | {"labels": config.label2id[label]} for text, label in REVIEWS]
-    card = ModelCardInfo("text-classification", "AutoModelForSequenceClassification", "Text Classification",
-                         tags=["lstm"], remote_code=True, example_inputs=["a great film"])  # fmt: skip
-    lstm_model = LSTMClassifierForSequenceClassification(config)
-    train_tiny(root / "lstm", lstm_model, tokenizer, rows, DataCollatorWithPadding(tokenizer), accuracy_and_f1(), card)
-
-    words = [text for text, _ in SENTENCES]
-    tagger_tokenizer = train_tokenizer(words, kind="word", min_frequency=1, split_punctuation=False)
-    config = BiLSTMCRFConfig(
-        vocab_size=len(tagger_tokenizer), word_embedding_dim=12, lstm_hidden_size=10, char_encoder="cnn",
-        char_alphabet="".join(sorted(set("".join(words)) - {" "})), char_embedding_dim=6, char_hidden_size=8,
-        max_word_length=8, dropout=0.1, constrain_bio_transitions=True,
-        id2label=dict(enumerate(TAGS)), label2id={tag: i for i, tag in enumerate(TAGS)},
+    crf_root = tmp_path_factory.mktemp("crf")
+    crf = run_recipe(
+        hub, crf_root, "ner.py", *TINY_RUN, "--word_embedding_dim", "12", "--lstm_hidden_size", "10",
+        "--char_embedding_dim", "6", "--char_hidden_size", "8", "--max_word_length", "8",
     )  # fmt: skip
-    torch.manual_seed(0)
-    crf_model = BiLSTMCRFForTokenClassification(config)
-    crf_model.set_word_vocabulary(tagger_tokenizer.get_vocab(), tagger_tokenizer.all_special_tokens)
-    rows = [tagger_tokenizer(text) | {"labels": [config.label2id[tag] for tag in tags]} for text, tags in SENTENCES]
-    assert all(len(row["input_ids"]) == len(row["labels"]) for row in rows)  # one token per word
-    card = ModelCardInfo("token-classification", "AutoModelForTokenClassification", "Token Classification",
-                         tags=["ner", "crf"], remote_code=True, example_inputs=["John lives in Paris ."])  # fmt: skip
-    collator = DataCollatorForTokenClassification(tagger_tokenizer)
-    train_tiny(root / "crf", crf_model, tagger_tokenizer, rows, collator, token_accuracy, card)
+    crf_dir = crf[0]
+    digest = folder_digest(crf_dir)
+    with using_hub(hub.url, crf_root):
+        cli.main(["push", str(crf_dir), "nlpkit-org/crf-tiny", "--private"])
+    assert folder_digest(crf_dir) == digest  # pushing only reads
+    return {"lstm": lstm, "crf": crf}
 
-    runs = {"lstm": root / "lstm", "crf": root / "crf"}
-    digests = {name: folder_digest(folder) for name, folder in runs.items()}
-    with using_hub(hub.url, root):
-        cli.main(["push", str(runs["lstm"]), "alice/lstm-tiny"])
-        cli.main(["push", str(runs["crf"]), "nlpkit-org/crf-tiny", "--private"])
-    assert {name: folder_digest(folder) for name, folder in runs.items()} == digests  # pushing only reads
-    return runs
+
+@pytest.fixture(scope="module")
+def custom_runs(custom_recipe_runs):
+    """The output folders of the custom-architecture runs."""
+    return {family: output_dir for family, (output_dir, _) in custom_recipe_runs.items()}
 
 
 LM_TINY = ["--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2", "--embedding_size", "16",
@@ -251,7 +194,7 @@ def generative_runs(hub, tmp_path_factory):
     """The GPT and LSTM language models and the RNN seq2seq translator: each trained for 30 steps by its recipe on the
     recipe's quickstart data and pushed by the recipe (push_to_hub)."""
     return {
-        family: run_recipe_with_push(hub, tmp_path_factory.mktemp(family), recipe, repo_id, *args)
+        family: run_recipe(hub, tmp_path_factory.mktemp(family), recipe, *args, push_to=repo_id)
         for family, (recipe, repo_id, args, _) in GENERATIVE.items()
     }
 
@@ -262,8 +205,8 @@ def loaded_without_nlpkit(hub, bert_run, custom_runs, generative_runs, tmp_path_
     tmp_path = tmp_path_factory.mktemp("no_nlpkit")
     cases = [
         ("alice/bert-tiny", "AutoModelForSequenceClassification", "text-classification", BERT_TEXTS),
-        ("alice/lstm-tiny", "AutoModelForSequenceClassification", "text-classification", [t for t, _ in REVIEWS]),
-        ("nlpkit-org/crf-tiny", "AutoModelForTokenClassification", "token-classification", [t for t, _ in SENTENCES]),
+        ("alice/lstm-tiny", "AutoModelForSequenceClassification", "text-classification", REVIEW_TEXTS),
+        ("nlpkit-org/crf-tiny", "AutoModelForTokenClassification", "token-classification", SENTENCE_TEXTS),
     ]
     generative_cases = [
         ("alice/gpt-tiny", "AutoModelForCausalLM", "text-generation", LM_PROMPTS),
@@ -383,9 +326,13 @@ def test_custom_architecture_round_trip(hub, custom_runs, loaded_without_nlpkit,
     assert config["auto_map"]["AutoConfig"].startswith(f"configuration_{model_type}.")
     assert config["auto_map"][auto_class.__name__].startswith(f"modeling_{model_type}.")
     results = json.loads((folder / "all_results.json").read_text())
-    check_card(pushed["README.md"].decode(), results, repo_id, task, remote_code=True)
-    assert 'from_pretrained("path/to/this/folder"' in (folder / "README.md").read_text()  # local card: unchanged
-    assert hub.repos[repo_id].private == (family == "crf")
+    check_card(pushed["README.md"].decode(), results, repo_id, task, remote_code=True, metric=CUSTOM_METRICS[family])
+    local_card = (folder / "README.md").read_text()
+    if family == "crf":  # `nlpkit push` leaves the local card as it was
+        assert 'from_pretrained("path/to/this/folder"' in local_card
+    else:  # the recipe wrote its card for the repo it pushes to
+        assert pushed["README.md"].decode() == local_card
+    assert hub.repos[repo_id].private  # hub_private_repo (recipe) and --private (nlpkit push)
     assert not hub.rejected
 
     loaded = loaded_without_nlpkit[repo_id]
@@ -454,16 +401,17 @@ def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, fami
         assert [output[0]["generated_text"] for output in loaded["pipeline"]] == generated
 
 
-def test_private_repo_is_hidden_from_anonymous_users(hub, custom_runs, tmp_path):
+@pytest.mark.parametrize("repo_id", ["alice/lstm-tiny", "nlpkit-org/crf-tiny"])
+def test_private_repo_is_hidden_from_anonymous_users(hub, custom_runs, tmp_path, repo_id):
     with using_hub(hub.url, tmp_path):
         with pytest.raises(RepositoryNotFoundError):
-            HfApi(token=False).model_info("nlpkit-org/crf-tiny")
-        assert HfApi().model_info("nlpkit-org/crf-tiny").private
+            HfApi(token=False).model_info(repo_id)
+        assert HfApi().model_info(repo_id).private
 
 
-def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_runs, generative_runs):
-    recipe_runs = [bert_run, *generative_runs.values()]
-    for folder in (*(output_dir for output_dir, _ in recipe_runs), *custom_runs.values()):
+def test_token_is_in_no_file_card_config_or_log(hub, bert_run, custom_recipe_runs, generative_runs):
+    recipe_runs = [bert_run, *custom_recipe_runs.values(), *generative_runs.values()]
+    for folder, _ in recipe_runs:
         local = {str(path): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
         assert any("checkpoint-" in name for name in local)  # checkpoints (training_args.bin included) are scanned
         assert files_containing(local, WRITE_TOKEN) == []
