@@ -94,6 +94,11 @@ def _push(args: argparse.Namespace) -> None:
     print(url)
 
 
+def spellings(option: str) -> tuple[str, str]:
+    """``--max-new-tokens`` and ``--max_new_tokens``: the recipes spell their options with underscores."""
+    return f"--{option}", f"--{option.replace('-', '_')}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlpkit", description="Use models trained with nlpkit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model_dir", help="A folder written by a recipe (or an HF text or token classifier).")
     predict.add_argument("texts", nargs="*", help="Texts to label (default: one per line on standard input).")
     predict.add_argument("--json", action="store_true", help="One JSON object per text.")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument(*spellings("batch-size"), type=int, default=32)
     predict.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: the pipeline's choice).")
     predict.set_defaults(handler=_predict)
     generate = commands.add_parser(
@@ -112,12 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("model_dir", help="A folder written by recipes/text_generation.py (or any causal LM).")
     generate.add_argument("--prompt", default="\n", help="Text to continue (default: a newline).")
-    generate.add_argument("--max-new-tokens", type=int)
+    generate.add_argument(*spellings("max-new-tokens"), type=int)
     generate.add_argument("--temperature", type=float)
-    generate.add_argument("--top-k", type=int)
-    generate.add_argument("--top-p", type=float)
-    generate.add_argument("--num-beams", type=int)
-    generate.add_argument("--num-return-sequences", type=int)
+    generate.add_argument(*spellings("top-k"), type=int)
+    generate.add_argument(*spellings("top-p"), type=float)
+    generate.add_argument(*spellings("num-beams"), type=int)
+    generate.add_argument(*spellings("num-return-sequences"), type=int)
     generate.add_argument("--greedy", action="store_true", help="Pick the most likely token (no sampling).")
     generate.add_argument("--seed", type=int, help="Seed the sampling, for reproducible output.")
     generate.add_argument("--json", action="store_true", help="One JSON object per sequence.")
@@ -131,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("output_dir", help="A folder written by a recipe (checkpoints and temporary files stay local).")
     push.add_argument("repo_id", help="user/name or org/name (a bare name goes to the token owner's namespace).")
     push.add_argument("--private", action="store_true", help="Create the repo private (an existing repo is unchanged).")
-    push.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
+    push.add_argument(*spellings("commit-message"), default=DEFAULT_COMMIT_MESSAGE)
     push.set_defaults(handler=_push)
     return parser
 

@@ -85,7 +85,7 @@ def test_generate_command_is_reproducible_with_a_seed(quickstart, capsys):
         runs.append([json.loads(line)["generated_text"] for line in capsys.readouterr().out.splitlines()])
     assert runs[0] == runs[1] and runs[0] != runs[2]
     assert len(runs[0]) == 2 and all(text.startswith("The ") for text in runs[0])
-    cli_main([*args, "--greedy", "--num-beams", "2"])
+    cli_main([*args, "--greedy", "--num_beams", "2"])  # the recipes' underscore spelling works too
     (beam,) = capsys.readouterr().out.splitlines()
     assert json.loads(beam)["generated_text"].startswith("The ")
     # The GPT's learned positions hold 32 tokens: longer prompts are refused with a message, not an IndexError.
