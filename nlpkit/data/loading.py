@@ -163,7 +163,10 @@ def resolve_data_path(path: str | Path) -> Path:
     expanded = os.path.expandvars(text)
     if "$" in expanded:
         variable = re.search(r"\$\{?(\w+)", expanded).group(1)
-        raise DataError(f"{text}: the environment variable ${variable} is not set")
+        raise DataError(
+            f"{text}: the environment variable ${variable} is not set: export it (e.g. {variable}=/path/to/datasets)"
+            " or give the path itself"
+        )
     return Path(expanded).expanduser()
 
 
