@@ -45,9 +45,6 @@ class ModelCardInfo:
     license: str = "apache-2.0"
     language: list[str] = field(default_factory=lambda: ["en"])
     example_inputs: list[str] = field(default_factory=list)
-    # Whether loading needs trust_remote_code=True; None: decided when the model is saved (its config.json has an
-    # auto_map, i.e. its code ships beside the weights).
-    remote_code: bool | None = None
     description: str = ""
 
 
@@ -58,8 +55,10 @@ def render_model_card(
     results: dict[str, Any],
     hyperparameters: dict[str, Any],
     repo_id: str | None = None,
+    remote_code: bool = False,
 ) -> str:
-    """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, license, model-index)."""
+    """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, license, model-index).
+    ``remote_code``: the model's code ships beside its weights, so the usage examples pass trust_remote_code=True."""
     eval_metrics = {key[len("eval_") :]: value for key, value in results.items() if key.startswith("eval_")}
     reported = {
         name: value
@@ -93,7 +92,7 @@ def render_model_card(
         eval_results=eval_results or None,
     )
     load_name = repo_id or LOCAL_FOLDER_ID
-    trust = ", trust_remote_code=True" if info.remote_code else ""
+    trust = ", trust_remote_code=True" if remote_code else ""
     example = info.example_inputs[0] if info.example_inputs else "Hello world"
     lines = [
         "---",
@@ -139,7 +138,7 @@ def render_model_card(
         "```",
         "",
     ]
-    if info.remote_code:
+    if remote_code:
         lines += [
             "The architecture's code ships in this repository (`configuration_*.py`, `modeling_*.py`), so "
             "`trust_remote_code=True` loads it without nlpkit installed; with nlpkit installed it is not needed.",

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -309,13 +309,16 @@ def save_outputs(
     atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(parsed.explicit), sort_keys=True))
     plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
     hyperparameters = card_hyperparameters(trainer.args, card_extra_hyperparameters)
-    if card.remote_code is None:
-        saved_config = json.loads((output_dir / "config.json").read_text())
-        card = replace(card, remote_code="auto_map" in saved_config)
     model_name = trainer.args.hub_model_id or output_dir.name
     repo_id = hub.repo_id if hub is not None else None
+    remote_code = "auto_map" in json.loads((output_dir / "config.json").read_text())  # nlpkit's own architectures
     text = render_model_card(
-        card, model_name=model_name, results=results, hyperparameters=hyperparameters, repo_id=repo_id
+        card,
+        model_name=model_name,
+        results=results,
+        hyperparameters=hyperparameters,
+        repo_id=repo_id,
+        remote_code=remote_code,
     )
     write_model_card(output_dir, text)
     logger.info("Saved the model, tokenizer, results, card and curves in %s", output_dir)
