@@ -158,16 +158,15 @@ def custom_recipe_runs(hub, tmp_path_factory):
         "--hidden_size", "6", "--hub_private_repo", "true", push_to="alice/lstm-tiny",
     )  # fmt: skip
     crf_root = tmp_path_factory.mktemp("crf")
-    crf = run_recipe(
+    crf_dir, crf_log = run_recipe(
         hub, crf_root, "ner.py", *TINY_RUN, "--word_embedding_dim", "12", "--lstm_hidden_size", "10",
         "--char_embedding_dim", "6", "--char_hidden_size", "8", "--max_word_length", "8",
     )  # fmt: skip
-    crf_dir = crf[0]
     digest = folder_digest(crf_dir)
     with using_hub(hub.url, crf_root):
         cli.main(["push", str(crf_dir), "nlpkit-org/crf-tiny", "--private"])
     assert folder_digest(crf_dir) == digest  # pushing only reads
-    return {"lstm": lstm, "crf": crf}
+    return {"lstm": lstm, "crf": (crf_dir, crf_log)}
 
 
 @pytest.fixture(scope="module")
