@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 SYSTEMS = ("baseline", "nlpkit_same_size", "nlpkit_default")
 SAME_SIZE = [
     "--tokenizer_kind", "word", "--min_frequency", "1", "--vocab_size", "25002", "--lowercase", "false",
-    "--embedding_dim", "100", "--hidden_size", "256", "--num_layers", "1", "--cell", "lstm",
+    "--embedding_size", "100", "--hidden_size", "256", "--num_hidden_layers", "1", "--rnn_type", "lstm",
     "--bidirectional", "false", "--pooling", "last", "--embedding_dropout", "0.5", "--classifier_dropout", "0.5",
     "--per_device_train_batch_size", "64", "--learning_rate", "1e-3", "--lr_scheduler_type", "constant",
     "--weight_decay", "0", "--eval_strategy", "no",

@@ -46,6 +46,7 @@ class ModelCardInfo:
     language: list[str] = field(default_factory=lambda: ["en"])
     example_inputs: list[str] = field(default_factory=list)
     description: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # the model's own, beside the training arguments
 
 
 def render_model_card(

@@ -1,5 +1,10 @@
 """The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`) and the error handling of every recipe's
-entry point."""
+entry point.
+
+Parsing the command line and printing help import neither torch nor transformers (`nlpkit --help` answers at once):
+everything heavy is imported inside the handlers, and `main` registers nlpkit's models with the Auto classes just
+before it runs one (the `nlpkit` command skips the registration of `import nlpkit`; see `nlpkit/__init__.py`).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nlpkit.config import ConfigError
-from nlpkit.data.loading import DataError
-from nlpkit.hub import DEFAULT_COMMIT_MESSAGE, HubError, push_output_dir
-
-USER_ERRORS = (ConfigError, DataError, HubError)
+from nlpkit.errors import USER_ERRORS, ConfigError
+from nlpkit.models import register_models
 
 
 def recipe_main(main: Callable[[], Any]) -> None:
@@ -88,8 +90,11 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
+    from nlpkit.hub import DEFAULT_COMMIT_MESSAGE, push_output_dir
+
+    commit_message = DEFAULT_COMMIT_MESSAGE if args.commit_message is None else args.commit_message
     url = push_output_dir(
-        args.output_dir, args.repo_id, private=True if args.private else None, commit_message=args.commit_message
+        args.output_dir, args.repo_id, private=True if args.private else None, commit_message=commit_message
     )
     print(url)
 
@@ -136,13 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("output_dir", help="A folder written by a recipe (checkpoints and temporary files stay local).")
     push.add_argument("repo_id", help="user/name or org/name (a bare name goes to the token owner's namespace).")
     push.add_argument("--private", action="store_true", help="Create the repo private (an existing repo is unchanged).")
-    push.add_argument(*spellings("commit-message"), default=DEFAULT_COMMIT_MESSAGE)
+    push.add_argument(*spellings("commit-message"), help="The commit's message (default: nlpkit's upload message).")
     push.set_defaults(handler=_push)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    register_models()  # what `import nlpkit` does in a library process: saved nlpkit models load without remote code
     try:
         args.handler(args)
     except USER_ERRORS as error:

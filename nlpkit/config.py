@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import inspect
 import json
+import re
 import sys
+import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +26,8 @@ from typing import Any
 import torch
 import yaml
 from transformers import HfArgumentParser
+
+from nlpkit.errors import ConfigError  # re-exported: `from nlpkit.config import ConfigError` keeps working
 
 # Defaults nlpkit sets on TrainingArguments for every recipe (a recipe's own defaults and the YAML file override them).
 RUN_DEFAULTS: dict[str, Any] = {
@@ -38,10 +43,6 @@ RUN_DEFAULTS: dict[str, Any] = {
     # Without a GPU, TrainingArguments only joins the process group (gloo DDP ranks on CPU) when use_cpu is set.
     "use_cpu": not (torch.cuda.is_available() or torch.backends.mps.is_available()),
 }
-
-
-class ConfigError(ValueError):
-    """A configuration problem found before any work starts; the message names the key and where it came from."""
 
 
 class _Parser(HfArgumentParser):
@@ -216,3 +217,164 @@ def _convert_scalar(action: argparse.Action, value: Any, where: str) -> Any:
         options = ", ".join(str(getattr(choice, "value", choice)) for choice in action.choices)
         raise ConfigError(f"{where}: expected one of {options}, got {value!r}")
     return converted
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model settings declared once, in the model's config class
+
+
+class ModelSettings:
+    """Base of the argument dataclasses made by :func:`model_arguments`: a recipe's model settings, read from one or
+    more config classes, and the config built from them."""
+
+    # Filled in by model_arguments on each generated class.
+    _configs: typing.ClassVar[dict[str, type]] = {}
+    _defaults: typing.ClassVar[dict[str, dict[str, Any]]] = {}
+    _owners: typing.ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @property
+    def model_type(self) -> str:
+        """The chosen model (the ``model`` key where there is a choice, else the only one)."""
+        return getattr(self, "model", None) or next(iter(self._configs))
+
+    @property
+    def config_class(self) -> type:
+        return self._configs[self.model_type]
+
+    def settings(self) -> dict[str, Any]:
+        """The chosen config's keyword arguments: its defaults in the recipe, then every value given (None: unset)."""
+        given = {
+            name: getattr(self, name)
+            for name, owners in self._owners.items()
+            if self.model_type in owners and getattr(self, name) is not None
+        }
+        return {**self._defaults.get(self.model_type, {}), **given}
+
+    def make_config(self, **from_data: Any) -> Any:
+        """The chosen config from the settings plus what the data decides (vocabulary size, special ids, labels);
+        a bad combination of settings is a ConfigError naming the model."""
+        try:
+            return self.config_class(**self.settings(), **from_data)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{self.model_type} settings: {error}") from None
+
+    def unused(self, explicit: Mapping[str, Any]) -> list[str]:
+        """The keys set in the config file or on the command line that the chosen model does not read."""
+        return sorted(key for key in explicit if key in self._owners and self.model_type not in self._owners[key])
+
+
+def model_arguments(
+    name: str,
+    configs: Mapping[str, type],
+    *,
+    base: type | None = None,
+    exclude: Iterable[str] = (),
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    choice_help: str = "The architecture.",
+) -> type:
+    """A dataclass of the settings of the config classes in ``configs`` (model key -> config class), for a recipe's
+    parser: the config's own fields (not PreTrainedConfig's) minus ``exclude`` (what the data decides), each with the
+    config's type and the help text of its docstring's ``Args:`` entry. Every field defaults to None, which means
+    the config's default, or the recipe's one in ``defaults[model]`` (so two models may share a key with different
+    defaults). With more than one config a ``model`` field chooses among them. The values reach the model through
+    :meth:`ModelSettings.make_config`, so each setting is declared once, in the config class. ``base``: a dataclass
+    of further (non-config) arguments the generated class inherits, such as the tokenizer's."""
+    from transformers import PreTrainedConfig
+
+    defaults = {model: dict(values) for model, values in (defaults or {}).items()}
+    base_fields = {item.name for item in dataclasses.fields(PreTrainedConfig)}
+    skipped = set(exclude) | base_fields
+    owners: dict[str, list[str]] = {}
+    kinds: dict[str, Any] = {}
+    helps: dict[str, str] = {}
+    shown_defaults: dict[str, list[str]] = {}
+    for model, config_class in configs.items():
+        docs = _docstring_args(config_class)
+        for item in dataclasses.fields(config_class):
+            if item.name in skipped or item.name.startswith("_") or not item.init:
+                continue
+            owners.setdefault(item.name, []).append(model)
+            kinds.setdefault(item.name, _field_type(config_class, item))
+            helps.setdefault(item.name, docs.get(item.name, ""))
+            default = defaults.get(model, {}).get(item.name, _field_default(item))
+            shown_defaults.setdefault(item.name, []).append(
+                f"{model} {default!r}" if len(configs) > 1 else repr(default)
+            )
+    for model, values in defaults.items():
+        unknown = set(values) - {key for key, models in owners.items() if model in models}
+        if unknown:
+            raise TypeError(f"{name}: defaults for {model} name keys its config does not have: {sorted(unknown)}")
+
+    fields: list[tuple[str, Any, Any]] = []
+    if len(configs) > 1:
+        first = next(iter(configs))
+        choices = typing.Literal[tuple(configs)]  # type: ignore[valid-type]
+        fields.append(("model", choices, dataclasses.field(default=first, metadata={"help": choice_help})))
+    for key, models in owners.items():
+        kind = _optional(kinds[key])
+        if kind is None:
+            continue
+        used_by = "" if len(models) == len(configs) else f" ({', '.join(models)} only)"
+        help_text = f"{helps[key]}{used_by} Config default: {', '.join(shown_defaults[key])}."
+        fields.append((key, kind, dataclasses.field(default=None, metadata={"help": help_text})))
+    namespace = {"_configs": dict(configs), "_defaults": defaults, "_owners": {k: tuple(v) for k, v in owners.items()}}
+    bases = (base, ModelSettings) if base is not None else (ModelSettings,)
+    return dataclasses.make_dataclass(name, fields, bases=bases, namespace=namespace)
+
+
+def _field_default(item: dataclasses.Field) -> Any:
+    if item.default is not dataclasses.MISSING:
+        return item.default
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return None
+
+
+def _field_type(config_class: type, item: dataclasses.Field) -> Any:
+    """The field's annotation as a type (a string one, under ``from __future__ import annotations``, is evaluated in
+    the module that declared it; the base config's own annotations name torch, so get_type_hints cannot be used)."""
+    if not isinstance(item.type, str):
+        return item.type
+    owner = next(klass for klass in config_class.__mro__ if item.name in vars(klass).get("__annotations__", {}))
+    return eval(item.type, vars(sys.modules[owner.__module__]))  # noqa: S307  (the config's own annotation)
+
+
+def _optional(kind: Any) -> Any:
+    """``kind | None`` in a form HfArgumentParser parses (one type, or None for unset); None when no such form
+    exists (a list, a mapping, or a union such as ``int | list[int]``: such fields are left to the config file of the
+    model, not the command line)."""
+    args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if set(args) <= {int, float}:
+            return float | None if float in args else int | None  # e.g. `layerdrop: float | int`
+        if len(args) != 1:
+            return None
+        kind = args[0]
+    if typing.get_origin(kind) in (list, dict, tuple) or kind in (list, dict, tuple):
+        return None
+    return kind | None
+
+
+_ARG_ENTRY = re.compile(r"^ {4}(\w+)(?: \([^)]*\))?:\s*(.*)$")
+
+
+def _docstring_args(config_class: type) -> dict[str, str]:
+    """Field name -> help text, read from the ``Args:`` section of the class docstring (transformers' style)."""
+    helps: dict[str, str] = {}
+    current = None
+    in_args = False
+    for line in (inspect.getdoc(config_class) or "").splitlines():
+        if line.strip() == "Args:":
+            in_args = True
+            continue
+        if not in_args:
+            continue
+        if line and not line.startswith(" "):
+            break  # the next section
+        match = _ARG_ENTRY.match(line)
+        if match:
+            current = match.group(1)
+            helps[current] = match.group(2).strip()
+        elif current and line.startswith(" " * 8) and line.strip():
+            helps[current] = f"{helps[current]} {line.strip()}".strip()
+    return helps

@@ -28,6 +28,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from nlpkit.cards import card_for_repo
 from nlpkit.config import ConfigError
+from nlpkit.errors import HubError  # re-exported: `from nlpkit.hub import HubError` keeps working
 from nlpkit.pretrained import check_model_folder
 
 logger = logging.getLogger("nlpkit")
@@ -36,10 +37,6 @@ DEFAULT_COMMIT_MESSAGE = "Upload model trained with nlpkit"
 HUB_CHECK_TIMEOUT = 15.0  # seconds for the token check before training (huggingface_hub sets no timeout)
 _LOCAL_SUFFIXES = (".tmp", ".lock", ".incomplete")
 _TOKEN_HELP = "set HF_TOKEN to a token with write access or run `hf auth login`"
-
-
-class HubError(RuntimeError):
-    """A push that cannot happen or did not complete; the message is one line that says what to do."""
 
 
 @dataclass(frozen=True)

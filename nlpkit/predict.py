@@ -5,57 +5,43 @@ from __future__ import annotations
 from typing import Any
 
 import transformers
-from transformers.pipelines import TokenClassificationPipeline
 
 # Pipeline task of each model head, read from the end of the architecture's class name.
 _TASKS = {"ForSequenceClassification": "text-classification", "ForTokenClassification": "token-classification"}
 
 
 def load_pipeline(model_dir: str, **kwargs: Any) -> transformers.Pipeline:
-    """The pipeline matching the model's head, read from its config (nlpkit's architectures are registered)."""
-    import nlpkit  # noqa: F401  (registers nlpkit's architectures with the Auto classes)
+    """The pipeline matching the model's head, read from its config (nlpkit's architectures are registered).
 
+    nlpkit's BiLSTM-CRF gets the pipeline class its saved config names in ``custom_pipelines`` (the one that
+    ``pipeline("token-classification", model=model_dir, trust_remote_code=True)`` builds from the folder's copy of the
+    code), imported from nlpkit here, so both find the same entities."""
+    from nlpkit.models import register_models
+
+    register_models()  # nlpkit's architectures, with the Auto classes (the `nlpkit` command skips it at import)
     config = transformers.AutoConfig.from_pretrained(model_dir)
     architecture = (config.architectures or [""])[0]
     task = next((task for suffix, task in _TASKS.items() if architecture.endswith(suffix)), None)
     if task is None:
         raise ValueError(f"{model_dir}: no prediction support for architecture '{architecture}' yet")
-    if task == "token-classification" and getattr(config, "char_encoder", None):
-        kwargs["pipeline_class"] = CharTokenClassificationPipeline
+    kwargs.setdefault("pipeline_class", _pipeline_class(config, task))
     return transformers.pipeline(task, model=model_dir, **kwargs)
 
 
 def token_classification_pipeline(model: Any, tokenizer: Any, **kwargs: Any) -> transformers.Pipeline:
-    """``pipeline("token-classification")`` for an in-memory model; nlpkit's BiLSTM-CRF gets its character inputs."""
-    if getattr(model.config, "char_encoder", None):
-        kwargs["pipeline_class"] = CharTokenClassificationPipeline
+    """``pipeline("token-classification")`` for an in-memory model; nlpkit's BiLSTM-CRF gets its own pipeline class
+    (character inputs, entities grouped), which ``pipeline()`` only finds by itself in a saved folder's config."""
+    kwargs.setdefault("pipeline_class", _pipeline_class(model.config, "token-classification"))
     return transformers.pipeline("token-classification", model=model, tokenizer=tokenizer, **kwargs)
 
 
-class CharTokenClassificationPipeline(TokenClassificationPipeline):
-    """Token classification that also gives the model each token's characters (``char_ids``), cut from the text at
-    the token's offsets: nlpkit's BiLSTM-CRF then sees the spelling of words outside its vocabulary, as in training
-    and evaluation. A plain ``pipeline()`` reads characters from the model's vocabulary table, where unknown words
-    have none."""
+def _pipeline_class(config: Any, task: str) -> type[transformers.Pipeline] | None:
+    """nlpkit's own pipeline class for ``task`` with a model of ``config``, or None for transformers' default."""
+    if task == "token-classification" and config.model_type == "bilstm_crf":
+        from nlpkit.models.bilstm_crf.modeling_bilstm_crf import BiLSTMCRFTokenClassificationPipeline
 
-    def preprocess(self, sentence: Any, offset_mapping: Any = None, **preprocess_params: Any):
-        from nlpkit.models.bilstm_crf import words_to_char_ids
-
-        split = preprocess_params.get("is_split_into_words", False)
-        text = preprocess_params.get("delimiter", " ").join(sentence) if split else sentence
-        config = self.model.config
-        for model_inputs in super().preprocess(sentence, offset_mapping, **preprocess_params):
-            word_ids, word_spans = model_inputs.get("word_ids"), model_inputs.get("word_to_chars_map")
-            words = []
-            for index, (start, end) in enumerate(model_inputs["offset_mapping"][0].tolist()):
-                if model_inputs["special_tokens_mask"][0, index]:
-                    words.append("")
-                    continue
-                shift = word_spans[word_ids[index]][0] if word_ids is not None and word_spans else 0
-                words.append(text[start + shift : end + shift])
-            char_ids = words_to_char_ids(words, config.char_alphabet, config.max_word_length)
-            model_inputs["char_ids"] = char_ids.unsqueeze(0)
-            yield model_inputs
+        return BiLSTMCRFTokenClassificationPipeline
+    return None
 
 
 def predict(pipe: transformers.Pipeline, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,44 @@ def from_pretrained(loader: Any, name_or_path: str, **kwargs: Any) -> Any:
             f"could not load '{name_or_path}' with {getattr(loader, '__name__', loader)}: "
             f"{str(error).splitlines()[0]} (offline? pass a local model folder)"
         ) from None
+
+
+@dataclass
+class PretrainedArguments:
+    """The pretrained checkpoint a recipe fine-tunes."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Hub id or local folder of the pretrained model to fine-tune."}
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Keep the pretrained word embeddings fixed (half of a small BERT's weights): faster steps."},
+    )
+
+
+def load_pretrained_with_labels(
+    auto_class: Any, args: PretrainedArguments, label_names: list[str], **tokenizer_kwargs: Any
+) -> tuple[Any, Any]:
+    """The tokenizer and a model with a new head for ``label_names`` (``id2label`` saved with it), from a local
+    folder, the packaged copy of a known Hub id, or the Hub; ``freeze_embeddings`` applied."""
+    from transformers import AutoTokenizer
+
+    if not args.model_name_or_path:
+        raise ConfigError("model_name_or_path: the pretrained model to fine-tune is not set")
+    path = resolve_model_path(args.model_name_or_path)
+    tokenizer = from_pretrained(AutoTokenizer, path, **tokenizer_kwargs)
+    model = from_pretrained(
+        auto_class,
+        path,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+    )
+    if args.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    return model, tokenizer
+
+
+def hub_id(name_or_path: str) -> str | None:
+    """``name_or_path`` when it names a Hub model (what a card's ``base_model`` may say), None for a local folder."""
+    return None if Path(name_or_path).expanduser().exists() else name_or_path

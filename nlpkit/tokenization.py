@@ -16,16 +16,16 @@ Special tokens come first in the vocabulary, in the order pad, unk, bos, eos, ex
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TokenizerKind = Literal["word", "char", "bpe", "byte_bpe"]
 TOKENIZER_KINDS: tuple[str, ...] = ("word", "char", "bpe", "byte_bpe")
@@ -211,39 +211,35 @@ def tokenizer_for_run(
     """The tokenizer of a run whose model learns its vocabulary: the checkpoint's when resuming, else ``train()``.
 
     A checkpoint's weights index its own vocabulary, so a resumed run reloads the tokenizer saved beside them rather
-    than training one that might differ (other data or options). Under torch.distributed every rank calls ``train()``
-    on the same texts: `tokenizers` trains deterministically (same texts, same vocabulary and merges, in any process),
-    so no rank waits for a file that another one writes, and :func:`check_same_on_every_rank` makes sure of it.
+    than training one that might differ (other data or options). Under torch.distributed the main process alone
+    trains it and sends it to the other ranks (:func:`on_main_process`), so every rank holds the very same
+    vocabulary and no rank waits for a file that another one writes. This is the one policy of every recipe that
+    trains a tokenizer.
     """
     if resume_checkpoint is not None:
         tokenizer = PreTrainedTokenizerFast.from_pretrained(resume_checkpoint)
         logger.info("Tokenizer of %s reloaded (%d tokens)", resume_checkpoint, len(tokenizer))
-    else:
-        tokenizer = train()
-        logger.info("Trained a tokenizer of %d tokens", len(tokenizer))
-    check_same_on_every_rank(tokenizer)
+        return tokenizer
+    tokenizer = on_main_process(train)
+    logger.info("Trained a tokenizer of %d tokens", len(tokenizer))
     return tokenizer
 
 
-def check_same_on_every_rank(tokenizer: PreTrainedTokenizerFast) -> None:
-    """Raise if the ranks of the torch.distributed group hold different tokenizers (no-op in a single process)."""
+def on_main_process(build: Callable[[], T]) -> T:
+    """``build()`` on the main process of the torch.distributed group, sent to the other ranks (pickled), so that
+    all of them hold an identical object; a plain call in a single process."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return
-    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
-    digests: list[str | None] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(digests, digest)
-    if len(set(digests)) > 1:
-        ranks = [rank for rank, other in enumerate(digests) if other != digests[0]]
-        raise RuntimeError(
-            f"the tokenizer of rank(s) {ranks} differs from rank 0's: every rank must train it on the same texts"
-        )
+        return build()
+    holder = [build() if torch.distributed.get_rank() == 0 else None]
+    torch.distributed.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 __all__ = [
     "TOKENIZER_KINDS",
     "TokenizerKind",
-    "check_same_on_every_rank",
     "new_tokenizer",
+    "on_main_process",
     "tokenizer_for_run",
     "train_tokenizer",
     "wrap_tokenizer",

@@ -17,10 +17,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import datasets
 import torch
@@ -30,7 +30,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import HubStrategy, get_last_checkpoint
 
 from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
-from nlpkit.config import ConfigError, ParsedConfig
+from nlpkit.config import ConfigError, ModelSettings, parse_args
 from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
 from nlpkit.io import atomic_write_json, atomic_write_text, move_folder_contents
 from nlpkit.plots import plot_loss_curves
@@ -130,18 +130,45 @@ def _rescale_schedule(scheduler: Any, planned: int, fit: int, *, warmup_is_ratio
         lambdas[index] = functools.partial(function.func, *function.args, **updated)
 
 
-@dataclass
-class RunState:
-    """What :func:`start_run` found out before any long work: the checkpoint to resume from, if any, and where to
-    push the finished run (``push_to_hub``; set on the main process only)."""
+T = TypeVar("T")
 
-    output_dir: Path
+
+@dataclass
+class Run:
+    """One training run, as :func:`start_run` set it up before any long work: the parsed argument objects, the
+    training arguments among them, where the values came from, the checkpoint to resume from, and where to push the
+    finished run (``push_to_hub``; set on the main process only). Tasks and :func:`train_and_save` take it whole."""
+
+    args: tuple[Any, ...]
+    training_args: transformers.TrainingArguments
+    config_file: Path | None
+    explicit: dict[str, Any]  # keys set by recipe defaults, the config file or the command line
     resume_checkpoint: str | None
     hub: HubTarget | None = None
 
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.training_args.output_dir)
 
-def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArguments) -> RunState:
-    """Set up logging and the seed, and check the output folder, before any data or model loads."""
+    def get(self, kind: type[T]) -> T:
+        """The parsed argument object of class ``kind`` (or of a subclass)."""
+        for value in self.args:
+            if isinstance(value, kind):
+                return value
+        raise KeyError(f"this run parsed no {kind.__name__}")
+
+
+def start_run(
+    dataclass_types: Sequence[type],
+    argv: Iterable[str] | None = None,
+    *,
+    default_config: str | Path | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Run:
+    """Parse the recipe's arguments (see :func:`nlpkit.config.parse_args`), set up logging and the seed, and check
+    the output folder, the checkpoint to resume and the Hub access, before any data or model loads."""
+    parsed = parse_args(dataclass_types, argv, default_config=default_config, defaults=defaults)
+    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
     _setup_logging(training_args)
     if parsed.config_file is not None:
         logger.info("Config: %s", parsed.config_file)
@@ -150,6 +177,11 @@ def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArgument
             "'hub_token' must not be set in a config or on the command line (it would be saved with the run): "
             "set the HF_TOKEN environment variable or run `hf auth login`"
         )
+    for settings in parsed.args:
+        if isinstance(settings, ModelSettings) and settings.unused(parsed.explicit):
+            logger.warning(
+                "%s does not read %s: ignored", settings.model_type, ", ".join(settings.unused(parsed.explicit))
+            )
     output_dir = Path(training_args.output_dir)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.strip().lower() in ("", "none", "null", "no", "false"):
@@ -167,7 +199,14 @@ def start_run(parsed: ParsedConfig, training_args: transformers.TrainingArgument
         )
     hub = _prepare_push(training_args, output_dir)
     transformers.set_seed(training_args.seed)
-    return RunState(output_dir=output_dir, resume_checkpoint=resume, hub=hub)
+    return Run(
+        args=parsed.args,
+        training_args=training_args,
+        config_file=parsed.config_file,
+        explicit=parsed.explicit,
+        resume_checkpoint=resume,
+        hub=hub,
+    )
 
 
 def _prepare_push(training_args: transformers.TrainingArguments, output_dir: Path) -> HubTarget | None:
@@ -199,9 +238,8 @@ def _prepare_push(training_args: transformers.TrainingArguments, output_dir: Pat
 
 
 def train_and_save(
+    run: Run,
     *,
-    parsed: ParsedConfig,
-    run: RunState,
     model: transformers.PreTrainedModel,
     processing_class: Any,
     train_dataset: datasets.Dataset,
@@ -212,7 +250,6 @@ def train_and_save(
     test_dataset: datasets.Dataset | None = None,
     trainer_class: type[Trainer] = Trainer,
     callbacks: Sequence[TrainerCallback] = (),
-    card_extra_hyperparameters: dict[str, Any] | None = None,
     loss_uses_num_items_in_batch: bool = False,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Train, evaluate and write the whole output folder; returns the trainer and the results (``all_results.json``).
@@ -221,7 +258,7 @@ def train_and_save(
     (transformers' LM losses do). When it does not (classification heads), the Trainer must not pass it: under DDP it
     would multiply a per-rank mean loss by the world size.
     """
-    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    training_args = run.training_args
     if training_args.push_to_hub:  # start_run turns it off: nlpkit pushes the finished run, the Trainer never does
         raise ValueError("push_to_hub is still on: call start_run first (it checks the Hub access)")
     callbacks = list(callbacks)
@@ -276,7 +313,7 @@ def train_and_save(
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
     trainer.log_metrics("all", results)
-    save_outputs(trainer, parsed, card, results, card_extra_hyperparameters, hub=run.hub)
+    save_outputs(trainer, run, card, results)
     return trainer, results
 
 
@@ -287,16 +324,9 @@ def _checkpoint_step(checkpoint: str | None) -> int:
     return json.loads(state.read_text())["global_step"] if state.is_file() else 0
 
 
-def save_outputs(
-    trainer: Trainer,
-    parsed: ParsedConfig,
-    card: ModelCardInfo,
-    results: dict[str, Any],
-    card_extra_hyperparameters: dict[str, Any] | None = None,
-    hub: HubTarget | None = None,
-) -> None:
+def save_outputs(trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[str, Any]) -> None:
     """Write weights, tokenizer, config, results, run config, card and curves into the output folder; then, given a
-    ``hub`` target, push the folder there (main process)."""
+    Hub target (``run.hub``), push the folder there (main process)."""
     output_dir = Path(trainer.args.output_dir)
     staging = output_dir / ".saving"
     trainer.save_model(str(staging))  # every rank takes part (FSDP/DeepSpeed gather weights); rank 0 writes
@@ -306,10 +336,11 @@ def save_outputs(
     move_folder_contents(staging, output_dir)
     atomic_write_json(output_dir / "all_results.json", results)
     atomic_write_json(output_dir / "trainer_state_log.json", trainer.state.log_history)
-    atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(parsed.explicit), sort_keys=True))
+    atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))
     plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
-    hyperparameters = card_hyperparameters(trainer.args, card_extra_hyperparameters)
+    hyperparameters = card_hyperparameters(trainer.args, card.hyperparameters)
     model_name = trainer.args.hub_model_id or output_dir.name
+    hub = run.hub
     repo_id = hub.repo_id if hub is not None else None
     remote_code = "auto_map" in json.loads((output_dir / "config.json").read_text())  # nlpkit's own architectures
     text = render_model_card(

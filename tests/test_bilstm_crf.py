@@ -8,9 +8,15 @@ import json
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import AutoModelForTokenClassification, PreTrainedTokenizerFast, pipeline
+from transformers import (
+    AutoModelForTokenClassification,
+    PreTrainedTokenizerFast,
+    TokenClassificationPipeline,
+    pipeline,
+)
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
+from nlpkit import cli
 from nlpkit.models.bilstm_crf import (
     BiLSTMCRFConfig,
     BiLSTMCRFForTokenClassification,
@@ -18,6 +24,8 @@ from nlpkit.models.bilstm_crf import (
     bio_transition_constraints,
     words_to_char_ids,
 )
+from nlpkit.models.bilstm_crf.modeling_bilstm_crf import BiLSTMCRFTokenClassificationPipeline
+from nlpkit.predict import load_pipeline, tag_entities, token_classification_pipeline
 from tests.helpers import last_json_line, run_without_nlpkit
 
 BIO_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -172,14 +180,15 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ."
 def tiny_config(**overrides) -> BiLSTMCRFConfig:
     settings = {
         "vocab_size": 40,
-        "word_embedding_dim": 12,
-        "lstm_hidden_size": 10,
+        "embedding_size": 12,
+        "hidden_size": 10,
         "char_encoder": "cnn",
         "char_alphabet": ALPHABET,
-        "char_embedding_dim": 6,
+        "char_embedding_size": 6,
         "char_hidden_size": 8,
         "max_word_length": 8,
         "dropout": 0.1,
+        "constrain_bio_transitions": False,  # the tests that want the IOB2 constraints ask for them
         "id2label": dict(enumerate(BIO_LABELS)),
         "label2id": {label: i for i, label in enumerate(BIO_LABELS)},
     }
@@ -266,6 +275,87 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The config.
+
+OLD_NAMES = {
+    "word_embedding_dim": "embedding_size",
+    "lstm_hidden_size": "hidden_size",
+    "num_lstm_layers": "num_hidden_layers",
+    "char_embedding_dim": "char_embedding_size",
+}
+
+
+def test_config_saved_with_the_old_names_still_loads(tmp_path):
+    old = {"word_embedding_dim": 12, "lstm_hidden_size": 10, "num_lstm_layers": 2, "char_embedding_dim": 6}
+    config = BiLSTMCRFConfig.from_dict(old)
+    sizes = (config.embedding_size, config.hidden_size, config.num_hidden_layers, config.char_embedding_size)
+    assert sizes == (12, 10, 2, 6)
+    assert config.lstm_hidden_size == 10  # the alias reads the new field
+    assert not set(OLD_NAMES) & set(config.to_dict())  # saved under the new names only
+    # A folder saved before the rename (old keys, no custom_pipelines) loads the same weights into the same model.
+    model = BiLSTMCRFForTokenClassification(tiny_config(num_hidden_layers=2, char_encoder="lstm")).eval()
+    model.set_word_vocabulary({f"w{i}": i for i in range(40)})
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    new_to_old = {new: old for old, new in OLD_NAMES.items()}
+    old_saved = {new_to_old.get(key, key): value for key, value in saved.items() if key != "custom_pipelines"}
+    assert set(OLD_NAMES) <= set(old_saved)
+    (tmp_path / "config.json").write_text(json.dumps(old_saved))
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path).eval()
+    assert (loaded.config.embedding_size, loaded.config.hidden_size, loaded.config.num_hidden_layers) == (12, 10, 2)
+    assert loaded.config.char_embedding_size == 6 and loaded.config.custom_pipelines == model.config.custom_pipelines
+    input_ids, mask, _, _ = padded_batch()
+    torch.testing.assert_close(loaded(input_ids, mask).logits, model(input_ids, mask).logits)
+
+
+def test_defaults_are_the_ner_recipe_settings():
+    config = BiLSTMCRFConfig()
+    assert (config.char_encoder, config.char_hidden_size, config.constrain_bio_transitions) == ("cnn", 50, True)
+    with pytest.raises(ValueError, match="char_encoder"):
+        BiLSTMCRFConfig(char_encoder="gru")
+    with pytest.raises(ValueError, match="even"):
+        BiLSTMCRFConfig(char_encoder="lstm", char_hidden_size=7)
+
+
+def test_default_character_encoder_runs_with_an_empty_alphabet():
+    config = BiLSTMCRFConfig(
+        vocab_size=20, embedding_size=8, hidden_size=6, id2label=dict(enumerate(BIO_LABELS)), max_word_length=6
+    )
+    assert (config.char_encoder, config.char_alphabet, config.char_vocab_size) == ("cnn", "", 2)
+    torch.manual_seed(0)
+    model = BiLSTMCRFForTokenClassification(config)
+    model.set_word_vocabulary({f"w{i}": i for i in range(20)})
+    assert model.word_char_ids[3].tolist() == [1, 1, 0, 0, 0, 0]  # "w3": two unknown characters
+    input_ids = torch.tensor([[3, 5, 7, 2], [4, 11, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    labels = torch.tensor([[1, 2, 0, 3], [3, 4, -100, -100]])
+    output = model(input_ids, attention_mask=mask, labels=labels)
+    assert output.logits.shape == (2, 4, len(BIO_LABELS)) and torch.isfinite(output.loss)
+    output.loss.backward()
+    assert model.char_encoder.conv.weight.grad.abs().sum() > 0  # the character features take part
+    char_ids = torch.stack([words_to_char_ids(["Ann", "met", "Bo", "."], "", 6), torch.zeros(4, 6, dtype=torch.long)])
+    decoded = model.eval().decode(input_ids, attention_mask=mask, char_ids=char_ids)
+    assert [len(tags) for tags in decoded] == [4, 2] and all(is_valid_bio(tags) for tags in decoded)
+
+
+def test_config_names_its_pipeline(tmp_path):
+    pipelines = BiLSTMCRFConfig().custom_pipelines
+    assert pipelines == {
+        "token-classification": {
+            "impl": "modeling_bilstm_crf.BiLSTMCRFTokenClassificationPipeline",
+            "pt": ["AutoModelForTokenClassification"],
+            "tf": [],
+            "type": "text",
+        }
+    }
+    module, name = pipelines["token-classification"]["impl"].split(".")
+    assert f"nlpkit.models.bilstm_crf.{module}" == BiLSTMCRFTokenClassificationPipeline.__module__
+    assert name == BiLSTMCRFTokenClassificationPipeline.__name__
+    BiLSTMCRFForTokenClassification(tiny_config()).save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["custom_pipelines"] == pipelines
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # A trained tagger behind pipeline("token-classification"), in process and as remote code.
 
 SENTENCES = [
@@ -339,33 +429,111 @@ def test_pipeline_groups_entities_with_character_offsets(trained):
     assert (first["entity_group"], first["start"], first["end"], first["word"]) == ("PER", 0, 10, "John Smith")
 
 
-def test_remote_code_loads_without_nlpkit(trained, tmp_path):
+# Words never seen in training ("Zorbulak", "Qwentin", "hired", "Lisbon"): only their characters tell the model about
+# them, and only a pipeline that passes `char_ids` shows it those.
+UNSEEN_TEXT = "Zorbulak Jones hired Mary Qwentin in Lisbon."
+PREDICT_TEXTS = [*(text for text, _ in SENTENCES), UNSEEN_TEXT]
+
+
+@pytest.fixture(scope="module")
+def saved_tagger(trained, tmp_path_factory):
     model, tokenizer, _ = trained
-    folder = tmp_path / "tagger"
+    folder = tmp_path_factory.mktemp("tagger")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    config = json.loads((folder / "config.json").read_text())
+    return folder
+
+
+def spans(results) -> list[list[tuple[str, int, int]]]:
+    """(label, start, end) of each entity of each text, from `tag_entities` / `nlpkit predict --json` results."""
+    return [[(e["label"], e["start"], e["end"]) for e in result["entities"]] for result in results]
+
+
+def test_remote_code_loads_without_nlpkit(trained, saved_tagger, tmp_path):
+    model, tokenizer, _ = trained
+    config = json.loads((saved_tagger / "config.json").read_text())
     assert config["auto_map"]["AutoModelForTokenClassification"].startswith("modeling_bilstm_crf.")
     texts = [text for text, _ in SENTENCES]
     code = f"""
         import json
         from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
-        folder = {str(folder)!r}
+        folder = {str(saved_tagger)!r}
         model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)  # it reads the custom config
         logits = model(**tokenizer({texts!r}, padding=True, return_tensors="pt")).logits
-        tagger = pipeline("token-classification", model=folder, trust_remote_code=True, aggregation_strategy="simple")
-        entities = [[(e["entity_group"], e["start"], e["end"]) for e in found] for found in tagger({texts!r})]
-        print(json.dumps({{"class": type(model).__module__, "logits": logits.tolist(), "entities": entities}}))
+        print(json.dumps({{"class": type(model).__module__, "logits": logits.tolist()}}))
     """
     result = last_json_line(run_without_nlpkit(code, tmp_path))
     assert "nlpkit" not in result["class"]
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     # float32 tolerance: another process's threads may sum in another order
     torch.testing.assert_close(torch.tensor(result["logits"]), model(**batch).logits)
-    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
-    here = [[[e["entity_group"], e["start"], e["end"]] for e in found] for found in tagger(texts)]
-    assert result["entities"] == here and any(here)
+
+
+def test_plain_pipeline_without_nlpkit_finds_the_entities_of_nlpkit_predict(trained, saved_tagger, tmp_path, capsys):
+    code = f"""
+        import json
+        from transformers import pipeline
+        tagger = pipeline("token-classification", model={str(saved_tagger)!r}, trust_remote_code=True)
+        found = tagger({PREDICT_TEXTS!r})
+        print(json.dumps({{"class": type(tagger).__name__, "module": type(tagger).__module__, "found": found}},
+                         default=float))
+    """
+    remote = last_json_line(run_without_nlpkit(code, tmp_path))
+    assert remote["class"] == "BiLSTMCRFTokenClassificationPipeline" and "nlpkit" not in remote["module"]
+    # Grouped by default: entities with an `entity_group`, several words long where the tags say so.
+    assert all("entity_group" in e and "index" not in e for found in remote["found"] for e in found)
+    remote_spans = [[(e["entity_group"], e["start"], e["end"]) for e in found] for found in remote["found"]]
+    assert remote_spans[0][0] == ("PER", 0, 10)  # "John Smith": two words, one entity
+    for (text, tags), found in zip(SENTENCES, remote_spans):
+        assert [(label, text[start:end]) for label, start, end in found] == expected_entities(text, tags)
+    assert remote_spans[-1]  # the sentence of unseen words has entities too
+
+    cli.main(["predict", str(saved_tagger), *PREDICT_TEXTS, "--json"])
+    predicted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [p["text"] for p in predicted] == PREDICT_TEXTS
+    assert spans(predicted) == remote_spans
+    in_process = tag_entities(load_pipeline(str(saved_tagger)), PREDICT_TEXTS)
+    assert spans(in_process) == remote_spans
+    remote_scores = [e["score"] for found in remote["found"] for e in found]
+    assert [e["score"] for p in predicted for e in p["entities"]] == pytest.approx(remote_scores, abs=1e-5)
+
+    # The unseen words' characters reach the model: transformers' own pipeline (vocabulary table only) scores the
+    # same sentence differently.
+    model, tokenizer, _ = trained
+    plain = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
+    assert type(plain) is TokenClassificationPipeline  # an in-memory model: custom_pipelines is not consulted
+    plain_scores = [e["score"] for e in plain(UNSEEN_TEXT)]
+    assert plain_scores != pytest.approx([e["score"] for e in predicted[-1]["entities"]], abs=1e-4)
+
+
+def test_pipeline_class_defaults_to_simple_aggregation_and_accepts_others(trained):
+    model, tokenizer, _ = trained
+    tagger = token_classification_pipeline(model, tokenizer)
+    assert type(tagger) is BiLSTMCRFTokenClassificationPipeline
+    text = SENTENCES[0][0]
+    grouped = tagger(text)
+    assert [(e["entity_group"], e["start"], e["end"]) for e in grouped] == [("PER", 0, 10), ("LOC", 20, 25)]
+    words = tagger(text, aggregation_strategy="none")  # per call
+    assert [(e["entity"], e["index"]) for e in words] == [("B-PER", 0), ("I-PER", 1), ("B-LOC", 4)]
+    assert tagger(text) == grouped  # the call's choice does not stick
+    per_word = token_classification_pipeline(model, tokenizer, aggregation_strategy="none")  # when built
+    assert per_word(text) == words
+    # Split into words: the offsets count from each word, and the characters are cut from the right places.
+    unseen_words = UNSEEN_TEXT.replace(".", " .").split()
+    (from_words,) = tagger(unseen_words, is_split_into_words=True)
+    from_text = tagger(" ".join(unseen_words))
+    assert from_words == from_text and from_words
+
+
+def test_custom_pipeline_is_used_for_a_folder_with_trust_remote_code(saved_tagger):
+    # transformers reads custom_pipelines from a folder's config (not for a model object), and refuses to run the
+    # pipeline code it names without trust_remote_code=True, even where nlpkit provides the model classes.
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        pipeline("token-classification", model=str(saved_tagger))
+    remote = pipeline("token-classification", model=str(saved_tagger), trust_remote_code=True)
+    assert type(remote).__name__ == "BiLSTMCRFTokenClassificationPipeline"
+    assert type(load_pipeline(str(saved_tagger))) is BiLSTMCRFTokenClassificationPipeline
 
 
 def test_trainer_trains_and_predicts_viterbi_paths(tmp_path):

@@ -1,11 +1,13 @@
 """Config parsing: dataclass defaults < recipe defaults < YAML < command line; every mistake names key and file."""
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
-from transformers import TrainingArguments
+from transformers import PreTrainedConfig, TrainingArguments
 
-from nlpkit.config import ConfigError, parse_args
+from nlpkit.config import ConfigError, model_arguments, parse_args
 
 
 @dataclass
@@ -113,3 +115,95 @@ def test_invalid_combination_is_reported_with_file(tmp_path):
     config = write(tmp_path, "model_name_or_path: m\nbf16: true\nfp16: true\n")
     with pytest.raises(ConfigError, match=str(config)):
         parse_args(TYPES, ["--config", str(config)])
+
+
+# --- model settings read from config classes ---
+
+
+class TinyConfig(PreTrainedConfig):
+    """A config with nlpkit's docstring layout.
+
+    Args:
+        vocab_size: Rows of the embedding matrix.
+        hidden_size: Width of the recurrent state. A second sentence
+            continued on the next line.
+        rnn_type: Recurrent cell.
+        dropout: Dropout everywhere.
+    """
+
+    model_type = "tiny_for_config_tests"
+
+    vocab_size: int = 100
+    hidden_size: int = 64
+    rnn_type: Literal["lstm", "gru"] = "lstm"
+    dropout: float = 0.1
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.hidden_size % 2:
+            raise ValueError(f"hidden_size must be even, got {self.hidden_size}")
+
+
+class OtherConfig(PreTrainedConfig):
+    """Another model.
+
+    Args:
+        hidden_size: Width of the residual stream.
+        num_attention_heads: Attention heads.
+    """
+
+    model_type = "other_for_config_tests"
+
+    hidden_size: int = 384
+    num_attention_heads: int = 6
+
+
+def settings_parser(*argv: str, **kwargs):
+    Settings = model_arguments("Settings", {"tiny": TinyConfig}, exclude=("vocab_size",), **kwargs)
+    return parse_args([Settings, TrainingArguments], ["--output_dir", "out", *argv]).args[0]
+
+
+def test_model_settings_are_the_config_fields_with_their_types_choices_and_help():
+    Settings = model_arguments("Settings", {"tiny": TinyConfig}, exclude=("vocab_size",))
+    fields = {item.name: item for item in dataclasses.fields(Settings)}
+    assert set(fields) == {"hidden_size", "rnn_type", "dropout"}  # not PreTrainedConfig's, not the excluded one
+    assert fields["hidden_size"].metadata["help"] == (
+        "Width of the recurrent state. A second sentence continued on the next line. Config default: 64."
+    )
+    settings = settings_parser("--hidden_size", "32", "--rnn_type", "gru")
+    config = settings.make_config(vocab_size=7)
+    assert (config.hidden_size, config.rnn_type, config.dropout, config.vocab_size) == (32, "gru", 0.1, 7)
+    with pytest.raises(ConfigError, match=r"key 'rnn_type': expected one of (lstm, gru|gru, lstm), got 'rnn'"):
+        parse_args([Settings, TrainingArguments], ["--output_dir", "out"], defaults={"rnn_type": "rnn"})
+
+
+def test_unset_model_settings_take_the_config_default_or_the_recipes():
+    assert settings_parser().make_config().hidden_size == 64
+    assert settings_parser(defaults={"tiny": {"hidden_size": 16}}).make_config().hidden_size == 16
+    assert settings_parser("--hidden_size", "8", defaults={"tiny": {"hidden_size": 16}}).make_config().hidden_size == 8
+    with pytest.raises(TypeError, match="its config does not have"):
+        model_arguments("Settings", {"tiny": TinyConfig}, defaults={"tiny": {"hiden_size": 16}})
+
+
+def test_a_typo_in_a_model_setting_is_an_unknown_key_with_a_suggestion(tmp_path):
+    config = write(tmp_path, "hiden_size: 32\n")
+    Settings = model_arguments("Settings", {"tiny": TinyConfig})
+    with pytest.raises(ConfigError, match=r"unknown key 'hiden_size' \(did you mean 'hidden_size'\?\)"):
+        parse_args([Settings, TrainingArguments], ["--config", str(config), "--output_dir", "out"])
+
+
+def test_a_bad_combination_of_settings_names_the_model():
+    with pytest.raises(ConfigError, match="tiny settings: hidden_size must be even, got 33"):
+        settings_parser("--hidden_size", "33").make_config()
+
+
+def test_a_choice_of_models_shares_keys_and_knows_who_reads_which():
+    Settings = model_arguments("Settings", {"tiny": TinyConfig, "other": OtherConfig}, exclude=("vocab_size",))
+    fields = {item.name: item for item in dataclasses.fields(Settings)}
+    assert fields["model"].default == "tiny"
+    assert fields["hidden_size"].metadata["help"].endswith("Config default: tiny 64, other 384.")
+    assert "(other only)" in fields["num_attention_heads"].metadata["help"]
+    parsed = parse_args([Settings, TrainingArguments], ["--output_dir", "o", "--model", "other", "--dropout", "0.5"])
+    other = parsed.args[0]
+    assert type(other.make_config()) is OtherConfig and other.make_config().hidden_size == 384
+    assert other.unused(parsed.explicit) == ["dropout"]

@@ -103,7 +103,7 @@ def test_embedding_smaller_than_the_vocabulary_is_an_error(tokenizer, tmp_path):
 def test_loads_into_a_model_and_survives_save(tokenizer, tmp_path):
     from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
 
-    config = LSTMClassifierConfig(vocab_size=len(tokenizer), embedding_dim=DIM, hidden_size=4, pad_token_id=0)
+    config = LSTMClassifierConfig(vocab_size=len(tokenizer), embedding_size=DIM, hidden_size=4, pad_token_id=0)
     model = LSTMClassifierForSequenceClassification(config)
     path = write(tmp_path / "glove.txt", ["great 4 5 6"])
     assert load_word_vectors(path, tokenizer, model.get_input_embeddings()) == 1

@@ -36,9 +36,10 @@ from transformers import (
 
 import nlpkit  # noqa: F401  (registers nlpkit's architectures)
 from nlpkit import cli
-from nlpkit.config import ConfigError, parse_args
+from nlpkit.config import ConfigError
 from nlpkit.hub import HubError, push_output_dir
 from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline
+from nlpkit.predict import token_classification_pipeline
 from nlpkit.training import TrainingArguments, start_run
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 from tests.hub_double import Account, HubDouble
@@ -154,13 +155,13 @@ def custom_recipe_runs(hub, tmp_path_factory):
     quickstart data: the first pushed by the recipe to a private repo (hub_private_repo), the second pushed after
     training with `nlpkit push --private`."""
     lstm = run_recipe(
-        hub, tmp_path_factory.mktemp("lstm"), "lstm_sentiment.py", *TINY_RUN, "--embedding_dim", "8",
+        hub, tmp_path_factory.mktemp("lstm"), "lstm_sentiment.py", *TINY_RUN, "--embedding_size", "8",
         "--hidden_size", "6", "--hub_private_repo", "true", push_to="alice/lstm-tiny",
     )  # fmt: skip
     crf_root = tmp_path_factory.mktemp("crf")
     crf_dir, crf_log = run_recipe(
-        hub, crf_root, "ner.py", *TINY_RUN, "--word_embedding_dim", "12", "--lstm_hidden_size", "10",
-        "--char_embedding_dim", "6", "--char_hidden_size", "8", "--max_word_length", "8",
+        hub, crf_root, "ner.py", *TINY_RUN, "--embedding_size", "12", "--hidden_size", "10",
+        "--char_embedding_size", "6", "--char_hidden_size", "8", "--max_word_length", "8",
     )  # fmt: skip
     digest = folder_digest(crf_dir)
     with using_hub(hub.url, crf_root):
@@ -259,8 +260,10 @@ def local_outputs(folder: Path, auto_class, task: str, texts: list[str]) -> tupl
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with torch.no_grad():
         logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
-    options = {"aggregation_strategy": "simple"} if task == "token-classification" else {}
-    piped = pipeline(task, model=model, tokenizer=tokenizer, **options)(texts)
+    if task == "token-classification":  # nlpkit's pipeline for the tagger: the class its code ships
+        piped = token_classification_pipeline(model, tokenizer)(texts, aggregation_strategy="simple")
+    else:
+        piped = pipeline(task, model=model, tokenizer=tokenizer)(texts)
     return logits, json.loads(json.dumps(piped, default=float))
 
 
@@ -595,7 +598,7 @@ def test_recipe_checks_the_token_before_loading_anything(fresh_hub, tmp_path, mo
     ],
 )
 def test_push_options_nlpkit_refuses(tmp_path, argv, expected):
-    parsed = parse_args([TrainingArguments], ["--output_dir", str(tmp_path), "--push_to_hub", "true", *argv])
+    argv = ["--output_dir", str(tmp_path), "--push_to_hub", "true", *argv]
     with pytest.raises(ConfigError, match=expected) as error:
-        start_run(parsed, parsed.args[0])
+        start_run([TrainingArguments], argv)
     assert "hf_in_a_config" not in str(error.value)

@@ -28,7 +28,7 @@ PAD = 0
 
 
 def tiny_config(**overrides) -> LSTMClassifierConfig:
-    settings = {"vocab_size": 40, "embedding_dim": 8, "hidden_size": 6, "num_labels": 3, "pad_token_id": PAD}
+    settings = {"vocab_size": 40, "embedding_size": 8, "hidden_size": 6, "num_labels": 3, "pad_token_id": PAD}
     return LSTMClassifierConfig(**{**settings, **overrides})
 
 
@@ -51,12 +51,12 @@ SENTENCE = [5, 17, 3, 22, 9]
 OTHERS = [[7, 1, 30, 2, 11, 4, 8, 19, 25], [12], [6, 6, 6]]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("pooling", ["last", "max", "mean"])
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_padding_never_changes_logits(cell, bidirectional, pooling, num_layers):
-    model = tiny_model(cell=cell, bidirectional=bidirectional, pooling=pooling, num_layers=num_layers)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_padding_never_changes_logits(rnn_type, bidirectional, pooling, layers):
+    model = tiny_model(rnn_type=rnn_type, bidirectional=bidirectional, pooling=pooling, num_hidden_layers=layers)
     with torch.no_grad():
         alone = model(torch.tensor([SENTENCE]), attention_mask=torch.ones(1, len(SENTENCE))).logits[0]
         for side in ("right", "left"):
@@ -160,7 +160,7 @@ def test_return_dict_false_gives_a_tuple():
 
 
 def test_overfits_a_tiny_batch():
-    model = tiny_model(cell="gru", bidirectional=True, embedding_dropout=0.0, classifier_dropout=0.0).train()
+    model = tiny_model(rnn_type="gru", bidirectional=True, embedding_dropout=0.0, classifier_dropout=0.0).train()
     ids, mask = pad_batch([SENTENCE, *OTHERS], "left")
     labels = torch.tensor([0, 1, 2, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
@@ -175,11 +175,11 @@ def test_overfits_a_tiny_batch():
     assert model.eval()(ids, attention_mask=mask).logits.argmax(-1).tolist() == labels.tolist()
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_init_covers_the_recurrent_weights(cell):
-    model = tiny_model(cell=cell, num_layers=2, bidirectional=True, forget_bias=1.0, hidden_size=8)
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_init_covers_the_recurrent_weights(rnn_type):
+    model = tiny_model(rnn_type=rnn_type, num_hidden_layers=2, bidirectional=True, forget_bias=1.0, hidden_size=8)
     rnn, hidden = model.model.rnn, 8
-    gates = 4 if cell == "lstm" else 3
+    gates = 4 if rnn_type == "lstm" else 3
     for name, param in rnn.named_parameters():
         if name.startswith("weight_hh"):
             for block in param.detach().chunk(gates):
@@ -188,7 +188,7 @@ def test_init_covers_the_recurrent_weights(cell):
             assert param.abs().sum() == 0
         elif name.startswith("bias_ih"):
             expected = torch.zeros(gates * hidden)
-            if cell == "lstm":
+            if rnn_type == "lstm":
                 expected[hidden : 2 * hidden] = 1.0
             torch.testing.assert_close(param.detach(), expected)
     assert model.model.embed_tokens.weight[PAD].abs().sum() == 0
@@ -207,14 +207,40 @@ def test_input_embeddings_can_be_replaced():
 
 
 def test_config_rejects_unknown_choices():
-    with pytest.raises(ValueError, match="cell"):
-        LSTMClassifierConfig(cell="rnn")
+    with pytest.raises(ValueError, match="rnn_type"):
+        LSTMClassifierConfig(rnn_type="rnn")
+    with pytest.raises(ValueError, match="rnn_type"):
+        LSTMClassifierConfig(cell="rnn")  # the old name is checked too
     with pytest.raises(ValueError, match="pooling"):
         LSTMClassifierConfig(pooling="first")
 
 
+OLD_NAMES = {"embedding_dim": "embedding_size", "num_layers": "num_hidden_layers", "cell": "rnn_type"}
+
+
+def test_config_saved_with_the_old_names_still_loads(tmp_path):
+    config = LSTMClassifierConfig.from_dict({"embedding_dim": 12, "num_layers": 3, "cell": "gru", "vocab_size": 50})
+    assert (config.embedding_size, config.num_hidden_layers, config.rnn_type, config.vocab_size) == (12, 3, "gru", 50)
+    assert config.embedding_dim == 12  # the alias reads the new field
+    assert not set(OLD_NAMES) & set(config.to_dict())  # saved under the new names only
+    # A folder whose config.json predates the rename loads the same weights into the same model.
+    model = tiny_model(rnn_type="gru", num_hidden_layers=2, embedding_size=10)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    new_to_old = {new: old for old, new in OLD_NAMES.items()}
+    old_saved = {new_to_old.get(key, key): value for key, value in saved.items()}
+    assert set(OLD_NAMES) <= set(old_saved)
+    (tmp_path / "config.json").write_text(json.dumps(old_saved))
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    loaded_config = reloaded.config
+    assert (loaded_config.embedding_size, loaded_config.num_hidden_layers, loaded_config.rnn_type) == (10, 2, "gru")
+    ids, mask = pad_batch([SENTENCE, *OTHERS], "right")
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids, attention_mask=mask).logits, model(ids, attention_mask=mask).logits)
+
+
 def test_save_and_reload_give_identical_logits(tmp_path):
-    model = tiny_model(cell="gru", num_layers=2, bidirectional=True, pooling="mean")
+    model = tiny_model(rnn_type="gru", num_hidden_layers=2, bidirectional=True, pooling="mean")
     ids, mask = pad_batch([SENTENCE, *OTHERS], "left")
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())

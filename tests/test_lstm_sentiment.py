@@ -15,7 +15,7 @@ from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_
 RECIPE = str(REPO_ROOT / "recipes" / "lstm_sentiment.py")
 TINY = [
     "--max_train_samples", "64", "--max_eval_samples", "32", "--per_device_train_batch_size", "8",
-    "--embedding_dim", "16", "--hidden_size", "16", "--logging_steps", "1", "--disable_tqdm", "true",
+    "--embedding_size", "16", "--hidden_size", "16", "--logging_steps", "1", "--disable_tqdm", "true",
     "--sample_texts", "What a wonderful day!", "This is awful.",
 ]  # fmt: skip
 TEXTS = ["We went to Bali for holiday. It was fantastic!", "My neighbour won the jackpot! not me.", "Meh."]
@@ -50,7 +50,7 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
     config = json.loads((output_dir / "config.json").read_text())
     assert config["model_type"] == "lstm_classifier"
     assert config["id2label"] == {"0": "negative", "1": "positive"}
-    assert (config["embedding_dim"], config["hidden_size"]) == (16, 16)
+    assert (config["embedding_size"], config["hidden_size"]) == (16, 16)
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     assert config["vocab_size"] == len(tokenizer) and config["pad_token_id"] == tokenizer.pad_token_id == 0
     # The tokenizer was trained on the 64 training rows only (min_frequency 1, lowercase): their words and no others.

@@ -30,18 +30,11 @@ from nlpkit.data.token_classification import (
 from nlpkit.metrics import load_metric
 from nlpkit.predict import tag_entities, token_classification_pipeline
 from nlpkit.pretrained import resolve_model_path
-from nlpkit.tasks.token_classification import (
-    BiLSTMCRFArguments,
-    TokenClassificationArguments,
-    WordCharCollator,
-    align_labels,
-    begin_to_inside,
-    build_bilstm_crf,
-    encode_words,
-    entity_metrics,
-    tokenize_subwords,
-)
-from nlpkit.training import RunState, TrainingArguments
+from nlpkit.tasks import token_classification
+from nlpkit.tasks.token_classification import bilstm_crf, entity_metrics, pretrained
+from nlpkit.tasks.token_classification.bilstm_crf import WordCharCollator, encode_words
+from nlpkit.tasks.token_classification.pretrained import align_labels, begin_to_inside, tokenize_subwords
+from nlpkit.training import Run, TrainingArguments
 from tests.helpers import REPO_ROOT, launch_recipe
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -241,12 +234,15 @@ def test_bilstm_crf_pipeline_groups_entities_with_offsets(tmp_path):
     args = data_args(train_file=str(conll_file(tmp_path)))
     data = load_token_classification_data(args)
     data.raw.splits["train"] = datasets.concatenate_datasets([data.raw.splits["train"], data.raw.splits["validation"]])
-    crf_args = BiLSTMCRFArguments(word_embedding_dim=16, lstm_hidden_size=16, char_embedding_dim=8,
-                                  char_hidden_size=8, min_word_frequency=1)  # fmt: skip
-    training_args = type("Args", (), {"world_size": 1})()
+    crf_args = bilstm_crf.Arguments(embedding_size=16, hidden_size=16, char_embedding_size=8,
+                                    char_hidden_size=8, min_word_frequency=1)  # fmt: skip
+    training_args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    run = Run(args=(crf_args, args, training_args), training_args=training_args, config_file=None, explicit={},
+              resume_checkpoint=None)  # fmt: skip
     torch.manual_seed(0)
-    model, tokenizer = build_bilstm_crf(crf_args, data, args, training_args, RunState(tmp_path, None))
-    encoded = encode_words(data, tokenizer, model.config, args, pass_char_ids=True)["train"]
+    setup = bilstm_crf.build(run, data)
+    model, tokenizer = setup.model, setup.tokenizer
+    encoded = encode_words(data, tokenizer, model.config, args, with_chars=True)["train"]
     batch = WordCharCollator(tokenizer)([encoded[i] for i in range(len(encoded))])
     assert batch["char_ids"].shape == (3, 6, 8)  # character columns trimmed to the longest word, "welcomes"
     overfit(model, batch)
@@ -326,12 +322,21 @@ def test_recipe_fine_tunes_minilm(tmp_path):
 def test_every_config_parses(config):
     recipe = runpy.run_path(RECIPE)
     parsed = parse_args(
-        [recipe["ModelArguments"], BiLSTMCRFArguments, TokenClassificationArguments, TrainingArguments],
+        [recipe["ModelChoice"], pretrained.Arguments, bilstm_crf.Arguments, token_classification.Arguments,
+         TrainingArguments],
         ["--config", str(config)],
         defaults=recipe["DEFAULTS"],
-    )
-    model_args, _, data_args, _ = parsed.args
-    assert model_args.model == (
+    )  # fmt: skip
+    choice, _, _, data_args, _ = parsed.args
+    assert choice.model == (
         "bilstm-crf" if "bilstm_crf" in config.stem or config.stem == "quickstart" else "pretrained"
     )
     assert data_args.dataset_name or data_args.train_file.startswith(("nlpkit:", "$NLPKIT_SHARED_DATA/"))
+
+
+def test_bilstm_crf_settings_come_from_its_config_and_none_turns_the_char_encoder_off():
+    parsed = parse_args([bilstm_crf.Arguments, TrainingArguments], ["--output_dir", "o", "--char_encoder", "none"])
+    config = parsed.args[0].make_config(vocab_size=10, char_alphabet="abc")
+    assert config.char_encoder is None
+    default = bilstm_crf.Arguments().make_config()
+    assert (default.char_encoder, default.char_hidden_size, default.constrain_bio_transitions) == ("cnn", 50, True)

@@ -33,7 +33,7 @@ TINY = {
     "encoder_hidden_size": 12,
     "hidden_size": 20,
     "dropout": 0.1,
-    "init_range": 0.5,  # peaked distributions, so greedy choices are far from ties
+    "initializer_range": 0.5,  # peaked distributions, so greedy choices are far from ties
 }
 VARIANTS = {
     "luong-general": {},
@@ -42,8 +42,8 @@ VARIANTS = {
     "bahdanau-input-feeding": {"attention_type": "additive", "input_feeding": True},
     "lstm-2-layers-input-feeding": {
         "rnn_type": "lstm",
-        "encoder_layers": 2,
-        "decoder_layers": 2,
+        "num_hidden_layers": 2,
+        "num_decoder_layers": 2,
         "input_feeding": True,
     },
     "shared-untied-unidirectional": {
@@ -221,8 +221,51 @@ def test_config_rejects_inconsistent_sizes():
         RNNSeq2SeqConfig(vocab_size=40, decoder_vocab_size=30, share_embeddings=True)
 
 
+def test_config_resolves_its_derived_sizes():
+    config = RNNSeq2SeqConfig(vocab_size=50, hidden_size=24, num_hidden_layers=3, bos_token_id=4)
+    assert (config.encoder_hidden_size, config.num_decoder_layers, config.attention_size) == (24, 3, 24)
+    assert (config.decoder_vocab_size, config.decoder_start_token_id) == (50, 4)
+    assert config.is_encoder_decoder is True
+    assert set(config.custom_pipelines) == {"translation", "text2text-generation"}
+    config = RNNSeq2SeqConfig(hidden_size=24, encoder_hidden_size=8, num_hidden_layers=2, num_decoder_layers=1)
+    assert (config.encoder_hidden_size, config.num_hidden_layers, config.num_decoder_layers) == (8, 2, 1)
+    model = RNNSeq2SeqForConditionalGeneration(config)
+    assert (model.model.encoder.rnn.num_layers, model.model.decoder.rnn.num_layers) == (2, 1)
+    assert model.model.encoder.rnn.hidden_size == 8
+    with pytest.raises(ValueError, match="rnn_type"):
+        RNNSeq2SeqConfig(rnn_type="rnn")
+    with pytest.raises(ValueError, match="attention_type"):
+        RNNSeq2SeqConfig(attention_type="multiplicative")
+
+
+OLD_NAMES = {
+    "encoder_layers": "num_hidden_layers",
+    "decoder_layers": "num_decoder_layers",
+    "init_range": "initializer_range",
+}
+
+
+def test_config_saved_with_the_old_names_still_loads(tmp_path):
+    config = RNNSeq2SeqConfig.from_dict({"encoder_layers": 3, "decoder_layers": 2, "init_range": 0.25})
+    assert (config.num_hidden_layers, config.num_decoder_layers, config.initializer_range) == (3, 2, 0.25)
+    assert config.decoder_layers == 2  # the alias reads the new field
+    assert not set(OLD_NAMES) & set(config.to_dict())  # saved under the new names only
+    # A folder whose config.json predates the rename loads the same weights into the same model.
+    model = tiny_model(rnn_type="lstm", num_hidden_layers=2, num_decoder_layers=1)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    new_to_old = {new: old for old, new in OLD_NAMES.items()}
+    old_saved = {new_to_old.get(key, key): value for key, value in saved.items()}
+    assert set(OLD_NAMES) <= set(old_saved)
+    (tmp_path / "config.json").write_text(json.dumps(old_saved))
+    loaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    assert (loaded.config.num_hidden_layers, loaded.config.num_decoder_layers) == (2, 1)
+    assert loaded.config.initializer_range == 0.5
+    torch.testing.assert_close(greedy(loaded), greedy(model), rtol=0, atol=0)
+
+
 def test_recurrent_weights_are_initialised_by_the_model():
-    model = tiny_model(init_range=0.05)
+    model = tiny_model(initializer_range=0.05)
     for rnn in (model.model.encoder.rnn, model.model.decoder.rnn):
         for name, param in rnn.named_parameters():
             assert param.abs().max() <= 0.05 if name.startswith("weight") else (param == 0).all()

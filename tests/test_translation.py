@@ -12,8 +12,9 @@ import nlpkit  # noqa: F401  (registers rnn_seq2seq with the Auto classes)
 from nlpkit.data.loading import DataError
 from nlpkit.data.translation import TranslationDataArguments, load_translation_data, pairs_from_hub_split
 from nlpkit.metrics import load_metric
-from nlpkit.tasks.translation import HEATMAP_FILE, SAMPLES_FILE, TranslationArguments, build_tokenizer
-from nlpkit.training import Seq2SeqTrainingArguments
+from nlpkit.tasks import translation
+from nlpkit.tasks.translation import HEATMAP_FILE, SAMPLES_FILE, from_scratch
+from nlpkit.training import Run, Seq2SeqTrainingArguments
 from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
@@ -95,10 +96,13 @@ def test_marian_and_bart_from_scratch_train_a_few_steps(tmp_path):
 
     for model_type in ("marian", "bart"):
         output_dir = tmp_path / model_type
-        results = main([*TINY, "--model", model_type, "--layers", "1", "--attention_heads", "2", "--max_steps", "2",
-                        "--output_dir", str(output_dir), "--save_strategy", "no", "--eval_strategy", "no"])  # fmt: skip
+        results = main([*TINY, "--model", model_type, "--d_model", "32", "--encoder_layers", "1", "--decoder_layers",
+                        "1", "--encoder_attention_heads", "2", "--decoder_attention_heads", "2", "--encoder_ffn_dim",
+                        "32", "--decoder_ffn_dim", "32", "--max_steps", "2", "--output_dir", str(output_dir),
+                        "--save_strategy", "no", "--eval_strategy", "no"])  # fmt: skip
         assert "eval_bleu" in results
-        assert json.loads((output_dir / "config.json").read_text())["model_type"] == model_type
+        config = json.loads((output_dir / "config.json").read_text())
+        assert (config["model_type"], config["d_model"], config["encoder_layers"]) == (model_type, 32, 1)
         assert (output_dir / HEATMAP_FILE).is_file() and (output_dir / SAMPLES_FILE).is_file()
 
 
@@ -168,17 +172,21 @@ def test_missing_file_names_the_aligned_candidates(tmp_path):
         load_translation_data(TranslationDataArguments(train_file=str(tmp_path / "train")))
 
 
-def test_a_resumed_run_reuses_its_tokenizer_and_a_new_run_does_not(tmp_path):
-    def tokenizer_for(texts, resuming):
-        args = TranslationArguments(train_file="unused", vocab_size=200)
-        data = type("Raw", (), {"splits": {"train": datasets.Dataset.from_dict({"source": texts, "target": texts})}})
-        training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True)
-        return build_tokenizer(data, args, training_args, resuming=resuming)
+def test_the_joint_tokenizer_is_trained_on_both_sides_and_a_resumed_run_reuses_the_checkpoints(tmp_path):
+    def setup_for(source, target, resume=None):
+        model_args = from_scratch.Arguments(vocab_size=200, embedding_size=16, hidden_size=16)
+        task_args = translation.Arguments(train_file="unused")
+        training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+        run = Run((model_args, task_args, training_args), training_args, None, {}, resume_checkpoint=resume)
+        data = type("Raw", (), {"splits": {"train": datasets.Dataset.from_dict({"source": source, "target": target})}})
+        return from_scratch.build(run, data)
 
-    first = tokenizer_for(["the cat sat on the mat"] * 5, resuming=False)
-    assert tokenizer_for(["ganz andere Wörter hier"] * 5, resuming=True).get_vocab() == first.get_vocab()
-    fresh = tokenizer_for(["ganz andere Wörter hier"] * 5, resuming=False)
-    assert "▁Wörter" in fresh.get_vocab() and fresh.get_vocab() != first.get_vocab()
+    first = setup_for(["die Katze saß auf der Matte"] * 5, ["the cat sat on the mat"] * 5)
+    assert {"▁Katze", "▁cat"} <= first.tokenizer.get_vocab().keys()
+    assert first.model.config.vocab_size == len(first.tokenizer) and first.model.config.share_embeddings
+    first.tokenizer.save_pretrained(tmp_path / "checkpoint-1")
+    resumed = setup_for(["ganz andere Wörter"] * 5, ["other words"] * 5, resume=str(tmp_path / "checkpoint-1"))
+    assert resumed.tokenizer.get_vocab() == first.tokenizer.get_vocab()
 
 
 def test_sacrebleu_module_matches_sacrebleu():
@@ -194,13 +202,13 @@ def test_sacrebleu_module_matches_sacrebleu():
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "recipes" / "configs" / "translation").glob("*.yaml")))
 def test_every_config_parses(config, monkeypatch):
     from nlpkit.config import parse_args
-    from recipes.translation import CONFIGS, DEFAULTS, ModelArguments
+    from recipes.translation import DEFAULTS, QUICKSTART
 
     monkeypatch.setenv("NLPKIT_SHARED_DATA", "/data")
     parsed = parse_args(
-        [ModelArguments, TranslationArguments, Seq2SeqTrainingArguments],
+        [from_scratch.Arguments, translation.Arguments, Seq2SeqTrainingArguments],
         ["--config", str(config)],
-        default_config=CONFIGS / "quickstart.yaml",
+        default_config=QUICKSTART,
         defaults=DEFAULTS,
     )
     assert parsed.args[1].source_lang != parsed.args[1].target_lang

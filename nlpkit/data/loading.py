@@ -18,6 +18,8 @@ from pathlib import Path
 import datasets
 from datasets import DatasetDict
 
+from nlpkit.errors import DataError  # re-exported: `from nlpkit.data.loading import DataError` keeps working
+
 logger = logging.getLogger(__name__)
 
 # Extension -> (datasets builder, extra builder arguments).
@@ -30,10 +32,6 @@ _FORMATS: dict[str, tuple[str, dict]] = {
     ".txt": ("text", {}),
 }
 _FIRST_DATA_LINE = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".txt": 1}  # file line of row 0
-
-
-class DataError(ValueError):
-    """Bad input data, found before training starts; the message names the file (and row) at fault."""
 
 
 @dataclass
@@ -59,6 +57,7 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many evaluation rows."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
 
     def __post_init__(self) -> None:
         if self.dataset_name is None and self.train_file is None:

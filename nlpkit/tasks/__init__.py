@@ -1,1 +1,85 @@
-"""Task glue shared by the recipes of one task: metrics, collators, cards and the samples printed at the end."""
+"""Tasks: everything the recipes of one task share, in one shape.
+
+Every task package ``nlpkit/tasks/<task>/`` offers the same names:
+
+- ``Arguments``: the task's data arguments plus its own options (the samples shown at the end of a run, ...);
+- ``DEFAULTS``: the ``TrainingArguments`` defaults of the task's recipes (a recipe and its YAML file override them);
+- ``CARD``: what the model card says of every model of the task (pipeline tag, Auto class, task name);
+- ``load_data(run)``: the validated data (DataError naming file and row on bad input);
+- ``train(run, data, setup)``: tokenize, collate, train, evaluate with the task's metrics, save the output folder,
+  show samples; returns the results (``all_results.json``).
+
+Beside it, one module per way of getting a model (``pretrained.py`` fine-tunes a Hub or local checkpoint;
+``<family>.py`` or ``from_scratch.py`` trains nlpkit's architectures from scratch) offers ``Arguments`` (the model's
+settings, read from its config class: see :func:`nlpkit.config.model_arguments`) and ``build(run, data)``, which
+returns a :class:`ModelSetup`. Model folders under ``nlpkit/models/`` stay self-contained remote code: set-up that
+needs the data or the tokenizer lives here, not there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nlpkit.cards import ModelCardInfo
+from nlpkit.data.loading import DataArguments
+from nlpkit.training import Run
+
+
+@dataclass
+class ModelSetup:
+    """What a model module builds for its task: the model and its tokenizer, what the card says of them, and what
+    differs from the task's defaults (``None``: the task's collator / encoding)."""
+
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any  # a transformers tokenizer
+    tags: list[str] = field(default_factory=list)
+    description: str = ""
+    base_model: str | None = None  # a Hub id (never a local folder) for the card's metadata
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # the model's own, on the card
+    collator: Callable | None = None
+    encode: Callable | None = None  # (data, tokenizer, task arguments) -> DatasetDict of model inputs
+
+
+@dataclass(frozen=True)
+class CardDefaults:
+    """What every card of one task says."""
+
+    pipeline_tag: str
+    auto_class: str
+    task_name: str
+
+
+def model_card(defaults: CardDefaults, run: Run, setup: ModelSetup, example_inputs: list[str]) -> ModelCardInfo:
+    """The card of a run: the task's defaults, the data's names and what the model module says of its model."""
+    data_args = run.get(DataArguments)
+    return ModelCardInfo(
+        pipeline_tag=defaults.pipeline_tag,
+        auto_class=defaults.auto_class,
+        task_name=defaults.task_name,
+        base_model=setup.base_model,
+        datasets=[data_args.dataset_name] if data_args.dataset_name else [],
+        dataset_description=data_args.dataset_description,
+        tags=list(setup.tags),
+        example_inputs=list(example_inputs),
+        description=setup.description,
+        hyperparameters=dict(setup.hyperparameters),
+    )
+
+
+def on_main_process_first(run: Run, description: str, work: Callable[[], Any]) -> Any:
+    """``work()`` on the main process first, then on the others (which find its datasets cache)."""
+    with run.training_args.main_process_first(desc=description):
+        return work()
+
+
+def load_task_data(run: Run, arguments: type, load: Callable[..., Any]) -> Any:
+    """``load(args, seed=...)`` with the run's ``arguments`` object, on the main process first."""
+    args = run.get(arguments)
+    return on_main_process_first(run, "loading data", lambda: load(args, seed=run.training_args.seed))
+
+
+def sample_texts_field(texts: list[str], what: str) -> Any:
+    """The ``sample_texts`` argument of a task: ``texts`` by default, ``what`` is done to them at the end of a run."""
+    return field(default_factory=lambda: list(texts), metadata={"help": f"Sentences {what} at the end of the run."})

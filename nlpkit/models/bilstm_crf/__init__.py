@@ -9,10 +9,7 @@ from .modeling_bilstm_crf import (
     words_to_char_ids,
 )
 
-AUTO_CLASSES = {"AutoModelForTokenClassification": BiLSTMCRFForTokenClassification}
-
 __all__ = [
-    "AUTO_CLASSES",
     "BiLSTMCRFConfig",
     "BiLSTMCRFForTokenClassification",
     "BiLSTMCRFPreTrainedModel",

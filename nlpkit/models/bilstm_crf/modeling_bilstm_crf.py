@@ -17,18 +17,21 @@ by one float step where several paths tie). The pipeline's softmax over them is 
 `1 / sum_k exp(logits[t, k] - best_score)`, near 1 when any other tag at `t` forces a much worse sentence, 1/2 when the
 best sentence with another tag there is as good. Logits are computed without gradient (train through the loss) and
 are 0 at padded positions.
+
+Pipeline: `BiLSTMCRFTokenClassificationPipeline` (at the end of this file, registered in the config's
+`custom_pipelines`) gives the model each word's characters cut from the text and groups the tags into entities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, TokenClassificationPipeline
 from transformers import initialization as init
 from transformers.modeling_outputs import TokenClassifierOutput
 
@@ -66,7 +69,10 @@ def bio_transition_constraints(id2label: Mapping[int, str]) -> tuple[torch.Tenso
     begun = {entity for prefix, entity in parts if prefix == "B"}
     unbegun = sorted({entity for prefix, entity in parts if prefix == "I" and entity not in begun})
     if unbegun:
-        raise ValueError(f"constrain_bio_transitions needs IOB2 labels, but there is no B- tag for {unbegun}")
+        raise ValueError(
+            f"constrain_bio_transitions needs IOB2 labels, but there is no B- tag for {unbegun} "
+            "(set constrain_bio_transitions=False for IO or IOB1 tags)"
+        )
     allowed = torch.tensor(
         [
             [
@@ -189,9 +195,9 @@ class CharCNN(nn.Module):
 
     def __init__(self, config: BiLSTMCRFConfig):
         super().__init__()
-        self.embeddings = nn.Embedding(config.char_vocab_size, config.char_embedding_dim, padding_idx=CHAR_PAD_ID)
+        self.embeddings = nn.Embedding(config.char_vocab_size, config.char_embedding_size, padding_idx=CHAR_PAD_ID)
         self.conv = nn.Conv1d(
-            config.char_embedding_dim, config.char_hidden_size, config.char_kernel_size, padding="same"
+            config.char_embedding_size, config.char_hidden_size, config.char_kernel_size, padding="same"
         )
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:  # (words, chars) -> (words, char_hidden_size)
@@ -207,8 +213,8 @@ class CharLSTM(nn.Module):
     def __init__(self, config: BiLSTMCRFConfig):
         super().__init__()
         self.hidden_size = config.char_hidden_size
-        self.embeddings = nn.Embedding(config.char_vocab_size, config.char_embedding_dim, padding_idx=CHAR_PAD_ID)
-        self.lstm = nn.LSTM(config.char_embedding_dim, self.hidden_size // 2, batch_first=True, bidirectional=True)
+        self.embeddings = nn.Embedding(config.char_vocab_size, config.char_embedding_size, padding_idx=CHAR_PAD_ID)
+        self.lstm = nn.LSTM(config.char_embedding_size, self.hidden_size // 2, batch_first=True, bidirectional=True)
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:  # (words, chars) -> (words, char_hidden_size)
         lengths = (char_ids != CHAR_PAD_ID).sum(dim=1)
@@ -257,8 +263,8 @@ class BiLSTMCRFForTokenClassification(BiLSTMCRFPreTrainedModel):
     def __init__(self, config: BiLSTMCRFConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.word_embedding_dim, config.pad_token_id)
-        token_size = config.word_embedding_dim
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
+        token_size = config.embedding_size
         self.char_encoder = None
         if config.char_encoder is not None:
             self.char_encoder = CharCNN(config) if config.char_encoder == "cnn" else CharLSTM(config)
@@ -271,13 +277,13 @@ class BiLSTMCRFForTokenClassification(BiLSTMCRFPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
             token_size,
-            config.lstm_hidden_size,
-            num_layers=config.num_lstm_layers,
-            dropout=config.dropout if config.num_lstm_layers > 1 else 0.0,
+            config.hidden_size,
+            num_layers=config.num_hidden_layers,
+            dropout=config.dropout if config.num_hidden_layers > 1 else 0.0,
             batch_first=True,
             bidirectional=True,
         )
-        self.classifier = nn.Linear(2 * config.lstm_hidden_size, config.num_labels)
+        self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
         self.crf = LinearChainCRF(config.num_labels, *transition_constraints(config))
         self.post_init()
 
@@ -360,9 +366,54 @@ class BiLSTMCRFForTokenClassification(BiLSTMCRFPreTrainedModel):
         return self.crf.decode(self.emissions(input_ids, mask, char_ids), mask)
 
 
+class BiLSTMCRFTokenClassificationPipeline(TokenClassificationPipeline):
+    """`pipeline("token-classification")` for the BiLSTM-CRF: entities, with character offsets, from raw text.
+
+    Two differences from transformers' token-classification pipeline:
+
+    - The model gets each token's characters (`char_ids`), cut from the text at the token's offsets, so a word
+      outside the vocabulary still shows its spelling, as in training and evaluation. (Without them the model reads
+      each word's characters from its vocabulary table, where an unknown word has none.)
+    - `aggregation_strategy` defaults to `"simple"`: a token is a word, and consecutive `B-X I-X ...` words are
+      grouped into one entity. Pass `aggregation_strategy="none"` for one result per word.
+
+    A saved config names this class in `custom_pipelines`, so `pipeline("token-classification", model=folder,
+    trust_remote_code=True)` builds it from the copy of this file next to the weights. For a model object in
+    memory, pass `pipeline_class=BiLSTMCRFTokenClassificationPipeline` to `pipeline()`.
+    """
+
+    def __init__(self, *args: Any, aggregation_strategy: Any = "simple", **kwargs: Any):
+        # A default of the constructor, not of `_sanitize_parameters`: that one also runs on every call, where a
+        # default would override the strategy chosen when the pipeline was built.
+        super().__init__(*args, aggregation_strategy=aggregation_strategy, **kwargs)
+
+    def preprocess(self, sentence: Any, offset_mapping: Any = None, **preprocess_params: Any) -> Iterator[dict]:
+        config = self.model.config
+        split = preprocess_params.get("is_split_into_words", False)
+        text = preprocess_params.get("delimiter", " ").join(sentence) if split else sentence
+        for model_inputs in super().preprocess(sentence, offset_mapping, **preprocess_params):
+            offsets = model_inputs.get("offset_mapping")
+            if config.char_encoder is None or offsets is None:  # no offsets (slow tokenizer): the vocabulary table
+                yield model_inputs
+                continue
+            word_ids, word_spans = model_inputs.get("word_ids"), model_inputs.get("word_to_chars_map")
+            special = model_inputs["special_tokens_mask"].reshape(-1).tolist()
+            words = []
+            for index, (start, end) in enumerate(torch.as_tensor(offsets).reshape(-1, 2).tolist()):
+                if special[index]:
+                    words.append("")
+                    continue
+                # Split into words, the offsets count from the start of each word.
+                shift = word_spans[word_ids[index]][0] if word_ids is not None and word_spans else 0
+                words.append(text[start + shift : end + shift])
+            model_inputs["char_ids"] = words_to_char_ids(words, config.char_alphabet, config.max_word_length)[None]
+            yield model_inputs
+
+
 __all__ = [
     "BiLSTMCRFForTokenClassification",
     "BiLSTMCRFPreTrainedModel",
+    "BiLSTMCRFTokenClassificationPipeline",
     "LinearChainCRF",
     "bio_transition_constraints",
     "words_to_char_ids",

@@ -3,6 +3,4 @@
 from .configuration_gpt import GPTConfig
 from .modeling_gpt import GPTForCausalLM, GPTModel, GPTPreTrainedModel
 
-AUTO_CLASSES = {"AutoModelForCausalLM": GPTForCausalLM, "AutoModel": GPTModel}
-
-__all__ = ["AUTO_CLASSES", "GPTConfig", "GPTForCausalLM", "GPTModel", "GPTPreTrainedModel"]
+__all__ = ["GPTConfig", "GPTForCausalLM", "GPTModel", "GPTPreTrainedModel"]

@@ -20,14 +20,17 @@ class GPTConfig(PreTrainedConfig):
         intermediate_size: Width of the MLP; `None` means `4 * hidden_size`.
         dropout: Dropout on embeddings, attention weights and both residual branches.
         bias: Whether linear layers and LayerNorms have biases (False is a little faster and no worse).
-        position_embedding_type: `"learned"` (absolute table added to the token embeddings, like GPT-2) or
-            `"rotary"` (RoPE applied to queries and keys; no position table).
+        position_embedding_type: How the model knows positions: `"learned"` (absolute table added to the token
+            embeddings, like GPT-2) or `"rotary"` (RoPE applied to queries and keys; no position table).
         rope_theta: Base of the rotary frequencies.
         layer_norm_eps: Epsilon of the LayerNorms.
         initializer_range: Standard deviation of the normal initialisation; residual projections are scaled down by
             `sqrt(2 * num_hidden_layers)` (GPT-2 paper).
         use_cache: Whether forward returns the key/value cache at inference.
         tie_word_embeddings: Whether the output projection shares the input embedding matrix.
+        pad_token_id: Id of the padding token, if the tokenizer has one.
+        bos_token_id: Id of the beginning-of-sequence token, if the tokenizer has one.
+        eos_token_id: Id (or ids) of the end-of-sequence token, which ends generation.
     """
 
     model_type = "gpt"

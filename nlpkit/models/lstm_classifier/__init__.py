@@ -7,11 +7,6 @@ from .modeling_lstm_classifier import (
     LSTMClassifierPreTrainedModel,
 )
 
-AUTO_CLASSES = {
-    "AutoModelForSequenceClassification": LSTMClassifierForSequenceClassification,
-    "AutoModel": LSTMClassifierModel,
-}
-
 __all__ = [
     "LSTMClassifierConfig",
     "LSTMClassifierForSequenceClassification",

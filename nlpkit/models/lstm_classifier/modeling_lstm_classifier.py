@@ -74,15 +74,15 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
 
     def __init__(self, config: LSTMClassifierConfig):
         super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        rnn_class = nn.LSTM if config.cell == "lstm" else nn.GRU
+        rnn_class = nn.LSTM if config.rnn_type == "lstm" else nn.GRU
         self.rnn = rnn_class(
-            input_size=config.embedding_dim,
+            input_size=config.embedding_size,
             hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
+            num_layers=config.num_hidden_layers,
             bidirectional=config.bidirectional,
-            dropout=config.rnn_dropout if config.num_layers > 1 else 0.0,
+            dropout=config.rnn_dropout if config.num_hidden_layers > 1 else 0.0,
             batch_first=True,
         )
         self.post_init()

@@ -3,6 +3,4 @@
 from .configuration_lstm_lm import LSTMLMConfig
 from .modeling_lstm_lm import LSTMForCausalLM, LSTMPreTrainedModel
 
-AUTO_CLASSES = {"AutoModelForCausalLM": LSTMForCausalLM}
-
-__all__ = ["AUTO_CLASSES", "LSTMForCausalLM", "LSTMLMConfig", "LSTMPreTrainedModel"]
+__all__ = ["LSTMForCausalLM", "LSTMLMConfig", "LSTMPreTrainedModel"]

@@ -17,6 +17,9 @@ class LSTMLMConfig(PreTrainedConfig):
         use_cache: Whether forward returns the recurrent state at inference (generation is then O(1) per token).
         tie_word_embeddings: Whether the output projection shares the embedding matrix (needs
             `embedding_size == hidden_size`).
+        pad_token_id: Id of the padding token, if the tokenizer has one.
+        bos_token_id: Id of the beginning-of-sequence token, if the tokenizer has one.
+        eos_token_id: Id (or ids) of the end-of-sequence token, which ends generation.
     """
 
     model_type = "lstm_lm"

@@ -42,8 +42,8 @@ class RNNDecoderState(NamedTuple):
     Every tensor is batch-first, so beam search reorders the whole state with one `index_select` on dim 0.
     """
 
-    hidden: torch.Tensor  # (B, decoder_layers, H)
-    cell: torch.Tensor | None  # (B, decoder_layers, H), LSTM only
+    hidden: torch.Tensor  # (B, num_decoder_layers, H)
+    cell: torch.Tensor | None  # (B, num_decoder_layers, H), LSTM only
     input_feed: torch.Tensor | None  # (B, A), the previous attentional vector; input feeding only
 
     @classmethod
@@ -86,8 +86,8 @@ class RNNSeq2SeqEncoder(nn.Module):
         self.rnn = RNN_CLASSES[config.rnn_type](
             config.embedding_size,
             config.encoder_hidden_size,
-            num_layers=config.encoder_layers,
-            dropout=config.dropout if config.encoder_layers > 1 else 0.0,
+            num_layers=config.num_hidden_layers,
+            dropout=config.dropout if config.num_hidden_layers > 1 else 0.0,
             bidirectional=config.bidirectional,
             batch_first=True,
         )
@@ -152,7 +152,7 @@ class RNNSeq2SeqDecoder(nn.Module):
         super().__init__()
         self.rnn_type = config.rnn_type
         self.input_feeding = config.input_feeding
-        self.num_layers = config.decoder_layers
+        self.num_layers = config.num_decoder_layers
         self.encoder_hidden_size = config.encoder_hidden_size
         self.bidirectional = config.bidirectional
         self.attentional_size = config.attentional_size
@@ -161,14 +161,14 @@ class RNNSeq2SeqDecoder(nn.Module):
         self.rnn = RNN_CLASSES[config.rnn_type](
             rnn_input_size,
             config.hidden_size,
-            num_layers=config.decoder_layers,
-            dropout=config.dropout if config.decoder_layers > 1 else 0.0,
+            num_layers=config.num_decoder_layers,
+            dropout=config.dropout if config.num_decoder_layers > 1 else 0.0,
             batch_first=True,
         )
         # The initial state of every decoder layer (and LSTM cell) comes from the encoder's final states.
         states_per_layer = 2 if config.rnn_type == "lstm" else 1
         self.bridge = nn.Linear(
-            config.encoder_output_size, config.decoder_layers * states_per_layer * config.hidden_size
+            config.encoder_output_size, config.num_decoder_layers * states_per_layer * config.hidden_size
         )
         self.attention = RNNSeq2SeqAttention(config)
         self.combine = nn.Linear(config.encoder_output_size + config.hidden_size, config.attentional_size, bias=False)
@@ -240,7 +240,7 @@ class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
                 if name.startswith("bias"):
                     init.zeros_(param)
                 else:
-                    init.uniform_(param, -self.config.init_range, self.config.init_range)
+                    init.uniform_(param, -self.config.initializer_range, self.config.initializer_range)
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             if not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])

@@ -1,7 +1,7 @@
-"""Translation: tokenizer, tokenization, BLEU/chrF, training and the sample outputs, shared by translation recipes.
+"""Translation: data, tokenization, BLEU/chrF by generation, training, sample translations and an attention
+heat-map, for every translation model (trained from scratch with a joint BPE tokenizer: ``from_scratch.py``).
 
-The recipe builds the model; everything else lives here. One joint BPE vocabulary is trained on both sides of the
-training pairs and saved with the model, so ``tokenizer(source, text_target=target)`` gives the model's inputs and
+The tokenizer is saved with the model, so ``tokenizer(source, text_target=target)`` gives the model's inputs and
 labels and ``tokenizer.decode`` reads its outputs, as for any Hub seq2seq model.
 """
 
@@ -15,16 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import AutoTokenizer, DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerFast, Seq2SeqTrainer
+from transformers import DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerFast, Seq2SeqTrainer
 
-from nlpkit.cards import ModelCardInfo
-from nlpkit.config import ParsedConfig
 from nlpkit.data.loading import RawData, encode_splits
 from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
-from nlpkit.tokenization import train_tokenizer
-from nlpkit.training import RunState, train_and_save
+from nlpkit.tasks import CardDefaults, ModelSetup, load_task_data, model_card, on_main_process_first
+from nlpkit.training import Run, train_and_save
 
 logger = logging.getLogger("nlpkit")
 
@@ -33,11 +31,9 @@ HEATMAP_FILE = "attention_heatmap.png"
 
 
 @dataclass
-class TranslationArguments(TranslationDataArguments):
-    """Data arguments of the translation recipes, plus the tokenizer, beam search and the samples written at the end."""
+class Arguments(TranslationDataArguments):
+    """Data arguments of the translation recipes, plus beam search and the samples written at the end."""
 
-    vocab_size: int = field(default=8000, metadata={"help": "Size of the joint BPE vocabulary (both languages)."})
-    lowercase: bool = field(default=False, metadata={"help": "Lowercase both sides before tokenizing."})
     length_penalty: float = field(
         default=1.0, metadata={"help": "Beam search: exponent of the length normalisation (>1 favours longer output)."}
     )
@@ -46,8 +42,8 @@ class TranslationArguments(TranslationDataArguments):
     )
 
 
-# Seq2SeqTrainingArguments defaults for translation recipes (a recipe or its YAML file overrides them).
-TRANSLATION_DEFAULTS: dict[str, Any] = {
+# Seq2SeqTrainingArguments defaults of translation recipes (a recipe or its YAML file overrides them).
+DEFAULTS: dict[str, Any] = {
     "train_sampling_strategy": "group_by_length",
     "per_device_train_batch_size": 64,
     "per_device_eval_batch_size": 128,
@@ -59,44 +55,14 @@ TRANSLATION_DEFAULTS: dict[str, Any] = {
 }
 
 
-def load_data(args: TranslationArguments, training_args: transformers.TrainingArguments) -> RawData:
-    with training_args.main_process_first(desc="loading data"):
-        return load_translation_data(args, seed=training_args.seed)
+CARD = CardDefaults("translation", "AutoModelForSeq2SeqLM", "Translation")
 
 
-def build_tokenizer(
-    data: RawData, args: TranslationArguments, training_args: transformers.TrainingArguments, *, resuming: bool
-) -> PreTrainedTokenizerFast:
-    """Train a joint BPE tokenizer on the training pairs (main process), or reload the run's own.
-
-    The main process trains it and saves it in ``output_dir`` before training (where the finished run's copy goes
-    too); the other ranks, and a resumed run, load that copy, so every rank and every restart uses the same vocabulary.
-    A new run trains its own even where an earlier run left a tokenizer.
-    """
-    folder = Path(training_args.output_dir)
-    with training_args.main_process_first(desc="training the tokenizer"):
-        reuse = resuming or not training_args.should_save  # other ranks load what the main process just saved
-        if reuse and (folder / "tokenizer.json").is_file():
-            logger.info("Loading the run's tokenizer from %s", folder)
-            return AutoTokenizer.from_pretrained(str(folder))
-        train = data.splits["train"]
-        tokenizer = train_tokenizer(
-            (text for column in (SOURCE, TARGET) for text in train[column]),
-            kind="bpe",
-            vocab_size=args.vocab_size,
-            lowercase=args.lowercase,
-            bos_token="<s>",
-            eos_token="</s>",
-            add_eos_token=True,  # sources and targets both end in </s>; the decoder starts from <s>
-            model_max_length=max(args.max_source_length, args.max_target_length),
-        )
-        if training_args.process_index == 0:
-            tokenizer.save_pretrained(str(folder))
-        logger.info("Trained a joint BPE tokenizer of %d tokens", len(tokenizer))
-        return tokenizer
+def load_data(run: Run) -> RawData:
+    return load_task_data(run, Arguments, load_translation_data)
 
 
-def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: TranslationArguments) -> dict:
+def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Arguments) -> dict:
     def encode(batch: dict[str, list[str]]) -> dict:
         return tokenizer(
             batch[SOURCE],
@@ -178,55 +144,56 @@ def plot_attention(
     temporary.replace(path)
 
 
-def run_translation(
-    *,
-    parsed: ParsedConfig,
-    run: RunState,
-    data: RawData,
-    args: TranslationArguments,
-    model: transformers.PreTrainedModel,
-    tokenizer: PreTrainedTokenizerFast,
-    card: ModelCardInfo,
-    card_extra_hyperparameters: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def train(run: Run, data: RawData, setup: ModelSetup) -> dict[str, Any]:
     """Tokenize, train with teacher forcing, evaluate BLEU/chrF by generation, save, write samples and a heat-map."""
-    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    args, training_args = run.get(Arguments), run.training_args
+    model, tokenizer = setup.model, setup.tokenizer
     generation = model.generation_config
     generation.max_length = args.max_target_length
     generation.num_beams = training_args.generation_num_beams or 1
     generation.length_penalty = args.length_penalty
-    with training_args.main_process_first(desc="tokenizing"):
-        tokenized = tokenize(data, tokenizer, args)
+    encode = setup.encode or tokenize
+    tokenized = on_main_process_first(run, "tokenizing", lambda: encode(data, tokenizer, args))
     validation = data.splits["validation"]
-    card.example_inputs = card.example_inputs or validation[:3][SOURCE]
     trainer, results = train_and_save(
-        parsed=parsed,
-        run=run,
+        run,
         model=model,
         processing_class=tokenizer,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         test_dataset=tokenized.get("test"),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=setup.collator or DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         compute_metrics=bleu_and_chrf(tokenizer),
-        card=card,
-        card_extra_hyperparameters=card_extra_hyperparameters,
+        card=model_card(CARD, run, setup, validation[:3][SOURCE]),
         trainer_class=Seq2SeqTrainer,
     )
     if trainer.is_world_process_zero():
-        output_dir = Path(training_args.output_dir)
-        count = min(args.num_sample_translations, len(validation))
-        first = validation[:count]
-        sources, references = first[SOURCE], first[TARGET]
-        hypotheses = translate(trainer.model, tokenizer, sources, batch_size=training_args.per_device_eval_batch_size)
-        lines = ["source\treference\ttranslation"] + [
-            "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
-        ]
-        atomic_write_text(output_dir / SAMPLES_FILE, "\n".join(lines) + "\n")
-        if sources:
-            plot_attention(trainer.model, tokenizer, sources[0], output_dir / HEATMAP_FILE)
-        shown = "\n".join(
-            f"  {s}\n  -> {h}\n  (reference: {r})" for s, r, h in list(zip(sources, references, hypotheses))[:5]
+        write_samples(
+            trainer.model, tokenizer, validation, args, run.output_dir, training_args.per_device_eval_batch_size
         )
-        print(f"\nSample translations:\n{shown}", flush=True)
     return results
+
+
+def write_samples(
+    model: transformers.PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    validation: Any,
+    args: Arguments,
+    output_dir: Path,
+    batch_size: int,
+) -> None:
+    """Translate the first validation sentences into ``sample_translations.tsv``, plot the attention of the first."""
+    count = min(args.num_sample_translations, len(validation))
+    first = validation[:count]
+    sources, references = first[SOURCE], first[TARGET]
+    hypotheses = translate(model, tokenizer, sources, batch_size=batch_size)
+    lines = ["source\treference\ttranslation"] + [
+        "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
+    ]
+    atomic_write_text(output_dir / SAMPLES_FILE, "\n".join(lines) + "\n")
+    if sources:
+        plot_attention(model, tokenizer, sources[0], output_dir / HEATMAP_FILE)
+    shown = "\n".join(
+        f"  {s}\n  -> {h}\n  (reference: {r})" for s, r, h in list(zip(sources, references, hypotheses))[:5]
+    )
+    print(f"\nSample translations:\n{shown}", flush=True)

@@ -1,6 +1,5 @@
-"""Language modelling from scratch: tokenizer, blocks, metrics (perplexity, bits per character), samples, training.
-
-Everything the text-generation recipe does after it has chosen a model class: the recipe stays a list of arguments.
+"""Language modelling: text, blocks, metrics (perplexity, bits per character), generation settings, samples after
+each evaluation, training. Models: nlpkit's GPT or LSTM LM with a tokenizer trained on the text (``from_scratch.py``).
 """
 
 from __future__ import annotations
@@ -8,42 +7,28 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import transformers
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Trainer, TrainerCallback
 
-from nlpkit.cards import ModelCardInfo
-from nlpkit.config import ParsedConfig
-from nlpkit.data.language_modeling import (
-    LanguageModelingBlocks,
-    LanguageModelingDataArguments,
-    LanguageModelingText,
-    build_blocks,
-    load_text,
-)
+from nlpkit.data.language_modeling import LanguageModelingDataArguments, LanguageModelingText, build_blocks, load_text
 from nlpkit.io import atomic_write_text
-from nlpkit.tokenization import check_same_on_every_rank, train_tokenizer
-from nlpkit.training import RunState, train_and_save
+from nlpkit.tasks import CardDefaults, ModelSetup, model_card, on_main_process_first
+from nlpkit.training import Run, train_and_save
 
 logger = logging.getLogger("nlpkit")
 
 SAMPLES_FILE = "samples.jsonl"
-EOS_TOKEN = "<eos>"
 
 
 @dataclass
-class TextGenerationArguments(LanguageModelingDataArguments):
-    """Data arguments plus the tokenizer to train and the samples written after each evaluation."""
+class Arguments(LanguageModelingDataArguments):
+    """Data arguments plus the samples written after each evaluation and the saved generation settings."""
 
-    tokenizer_kind: Literal["char", "byte_bpe"] = field(
-        default="char", metadata={"help": "Character-level or byte-level BPE tokenizer, trained on the training text."}
-    )
-    tokenizer_vocab_size: int = field(default=4096, metadata={"help": "Largest vocabulary (byte_bpe only)."})
     sample_prompt: str = field(default="\n", metadata={"help": "Text the samples continue."})
     sample_temperatures: list[float] = field(
         default_factory=lambda: [0.2, 0.5, 1.0, 1.2], metadata={"help": "One sample per temperature."}
@@ -56,8 +41,8 @@ class TextGenerationArguments(LanguageModelingDataArguments):
     )
 
 
-# TrainingArguments defaults for language models trained from scratch (nanoGPT-like; YAML files override them).
-LANGUAGE_MODELING_DEFAULTS: dict[str, Any] = {
+# TrainingArguments defaults of language models (nanoGPT-like; a recipe and its YAML files override them).
+DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "lr_scheduler_type": "cosine",
     "warmup_steps": 100,
@@ -72,23 +57,12 @@ LANGUAGE_MODELING_DEFAULTS: dict[str, Any] = {
 }
 
 
-def tokenizer_for_run(
-    text: LanguageModelingText, args: TextGenerationArguments, resume_checkpoint: str | None
-) -> PreTrainedTokenizerFast:
-    """The checkpoint's tokenizer when resuming (its ids index the saved weights), else one trained on the training
-    text. Every rank trains its own on the same text: `tokenizers` is deterministic, and the ranks check it."""
-    if resume_checkpoint is not None:
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(resume_checkpoint)
-    else:
-        tokenizer = train_tokenizer(
-            [text.train],
-            kind=args.tokenizer_kind,
-            vocab_size=args.tokenizer_vocab_size if args.tokenizer_kind == "byte_bpe" else 100_000,
-            eos_token=EOS_TOKEN,
-        )
-    check_same_on_every_rank(tokenizer)
-    logger.info("Tokenizer: %s, %d tokens", args.tokenizer_kind, len(tokenizer))
-    return tokenizer
+CARD = CardDefaults("text-generation", "AutoModelForCausalLM", "Text Generation")
+
+
+def load_data(run: Run) -> LanguageModelingText:
+    args = run.get(Arguments)
+    return on_main_process_first(run, "loading text", lambda: load_text(args))
 
 
 def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int, wanted: int) -> int:
@@ -101,7 +75,7 @@ def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int
 
 
 def generation_config_for(
-    tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments, model_config: transformers.PreTrainedConfig
+    tokenizer: PreTrainedTokenizerFast, args: Arguments, model_config: transformers.PreTrainedConfig
 ) -> GenerationConfig:
     """The sampling settings saved as ``generation_config.json`` (what ``generate()`` and the pipeline use)."""
     max_new_tokens = longest_generation(model_config, 1, args.generation_max_new_tokens)
@@ -172,7 +146,7 @@ class SamplingCallback(TrainerCallback):
     """After each evaluation (main process): print samples at several temperatures and append them to
     ``samples.jsonl`` in the output folder (one JSON object per sample, with the step; rewritten atomically)."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, args: TextGenerationArguments, seed: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, args: Arguments, seed: int) -> None:
         self.tokenizer = tokenizer
         self.args = args
         self.seed = seed
@@ -196,42 +170,30 @@ class SamplingCallback(TrainerCallback):
         print(f"\nSamples at step {state.global_step}:\n{shown}\n", flush=True)
 
 
-def run_text_generation(
-    *,
-    parsed: ParsedConfig,
-    run: RunState,
-    args: TextGenerationArguments,
-    build_model: Callable[[PreTrainedTokenizerFast], transformers.PreTrainedModel],
-    card: ModelCardInfo,
-    card_extra_hyperparameters: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Load the text, train the tokenizer, cut blocks, build the model (``build_model(tokenizer)``), train, save."""
-    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
-    with training_args.main_process_first(desc="loading text"):
-        text = load_text(args)
-    tokenizer = tokenizer_for_run(text, args, run.resume_checkpoint)
-    blocks: LanguageModelingBlocks = build_blocks(text, tokenizer, args)
-    model = build_model(tokenizer)
+def train(run: Run, text: LanguageModelingText, setup: ModelSetup) -> dict[str, Any]:
+    """Cut blocks with the setup's tokenizer, save the sampling settings with the model, train (samples after each
+    evaluation), evaluate (loss, perplexity, bits per character), save."""
+    args = run.get(Arguments)
+    tokenizer, model = setup.tokenizer, setup.model
+    blocks = build_blocks(text, tokenizer, args)
     model.generation_config = generation_config_for(tokenizer, args, model.config)
-    card.example_inputs = card.example_inputs or [args.sample_prompt]
-    extra = {"tokenizer": args.tokenizer_kind, "vocab_size": len(tokenizer), "block_size": args.block_size}
 
     class _Trainer(LanguageModelingTrainer):
         tokens_per_character = blocks.validation_tokens_per_character
 
+    card = model_card(CARD, run, setup, [args.sample_prompt])
+    card.hyperparameters.setdefault("block_size", args.block_size)
     _, results = train_and_save(
-        parsed=parsed,
-        run=run,
+        run,
         model=model,
         processing_class=tokenizer,
         train_dataset=blocks.train,
         eval_dataset=blocks.validation,
-        data_collator=transformers.default_data_collator,
+        data_collator=setup.collator or transformers.default_data_collator,
         compute_metrics=None,
         card=card,
         trainer_class=_Trainer,
-        callbacks=[SamplingCallback(tokenizer, args, seed=training_args.seed)],
-        card_extra_hyperparameters={**extra, **(card_extra_hyperparameters or {})},
+        callbacks=[SamplingCallback(tokenizer, args, seed=run.training_args.seed)],
         loss_uses_num_items_in_batch=getattr(model, "accepts_loss_kwargs", False),
     )
     return results

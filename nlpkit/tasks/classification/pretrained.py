@@ -1,0 +1,18 @@
+"""Text classification by a pretrained BERT-family encoder with a new classification head."""
+
+from __future__ import annotations
+
+from transformers import AutoModelForSequenceClassification
+
+from nlpkit.data.classification import ClassificationData
+from nlpkit.pretrained import PretrainedArguments, hub_id, load_pretrained_with_labels
+from nlpkit.tasks import ModelSetup
+from nlpkit.training import Run
+
+Arguments = PretrainedArguments
+
+
+def build(run: Run, data: ClassificationData) -> ModelSetup:
+    args = run.get(Arguments)
+    model, tokenizer = load_pretrained_with_labels(AutoModelForSequenceClassification, args, data.label_names)
+    return ModelSetup(model, tokenizer, tags=["bert"], base_model=hub_id(args.model_name_or_path))
