@@ -1,5 +1,5 @@
-"""The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`) and the error handling of every recipe's
-entry point.
+"""The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`, `nlpkit launch`) and the error handling
+of every recipe's entry point.
 
 Parsing the command line and printing help import neither torch nor transformers (`nlpkit --help` answers at once):
 everything heavy is imported inside the handlers, and `main` registers nlpkit's models with the Auto classes just
@@ -31,9 +31,9 @@ def _predict(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from nlpkit.predict import format_predictions, load_pipeline, predict
-    from nlpkit.pretrained import check_model_folder
+    from nlpkit.pretrained import check_model_folder, check_task
 
-    check_model_folder(Path(args.model_dir))
+    check_task(args.model_dir, check_model_folder(Path(args.model_dir)), "predict")
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ConfigError("no texts: pass them as arguments or one per line on standard input")
@@ -52,10 +52,10 @@ def _generate(args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from nlpkit.pretrained import check_model_folder
+    from nlpkit.pretrained import check_model_folder, check_task
     from nlpkit.tasks.language_modeling import longest_generation
 
-    check_model_folder(Path(args.model_dir))
+    check_task(args.model_dir, check_model_folder(Path(args.model_dir)), "generate")
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     model = AutoModelForCausalLM.from_pretrained(args.model_dir).eval()
     options = {
@@ -97,6 +97,73 @@ def _push(args: argparse.Namespace) -> None:
         args.output_dir, args.repo_id, private=True if args.private else None, commit_message=commit_message
     )
     print(url)
+
+
+LAUNCH_HELP = """\
+usage: nlpkit launch [accelerate launch options] RECIPE [recipe options]
+
+Run a recipe with `accelerate launch` (same options, same accelerate configs), ending as the recipe ended: a
+recipe's error is its one line `error: ...` and exit status 2, with no launcher traceback after it (that traceback
+repeats the whole command line, any secret on it included). A crash keeps its own traceback and status.
+
+  nlpkit launch --config_file accelerate_configs/cpu.yaml recipes/bert_sentiment.py --learning_rate 3e-5
+
+`nlpkit launch -h` shows this; `accelerate launch -h` lists the launch options.
+"""
+
+
+def launch(argv: list[str]) -> int:
+    """`accelerate launch ARGV` run by accelerate's own launcher in this process; returns the recipe's exit status.
+
+    accelerate ends a failed single-process or DeepSpeed run by raising ``CalledProcessError`` (a traceback whose
+    message is the whole command line; with ``--quiet``, exit status 1 instead of the recipe's), and a failed
+    multi-process run by raising torch elastic's ``ChildFailedError`` (a traceback and a report, after a log line for
+    each rank it stopped). The recipe has already printed its error on the standard error it shares with this
+    process, so here the run ends with the status of the (first) failed process and no traceback: 2 for a recipe's
+    user error, with nothing added to its line; any other failure gets one line saying which process ended how. A
+    process killed by signal N ends with 128 + N.
+    """
+    if not argv or argv[0] in ("-h", "--help"):
+        print(LAUNCH_HELP, end="")
+        return 0 if argv else 2
+    import logging
+    import subprocess
+
+    import torch.distributed.elastic.multiprocessing.api  # noqa: F401  (creates the logger quietened below)
+    from accelerate.commands.launch import launch_command, launch_command_parser
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    # torch elastic's report of each stopped or failed rank: the line below says it once.
+    logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
+    args = launch_command_parser().parse_args(argv)
+    args.quiet = False  # a failed run raises, and is caught here: --quiet would turn every status into 1
+    try:
+        launch_command(args)
+    except subprocess.CalledProcessError as error:
+        return _failed("the recipe", error.returncode)
+    except ChildFailedError as error:
+        rank, failure = error.get_first_failure()
+        return _failed(f"rank {rank}", failure.exitcode)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _failed(process: str, code: int) -> int:
+    """The exit status for a process that ended with ``code`` (-N: killed by signal N), saying so unless it is a
+    recipe's user error (status 2, whose line the recipe printed)."""
+    import signal
+
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        print(f"nlpkit launch: {process} was killed by {name}", file=sys.stderr)
+        return 128 - code
+    if code != 2:
+        print(f"nlpkit launch: {process} ended with exit status {code}", file=sys.stderr)
+    return code
 
 
 def spellings(option: str) -> tuple[str, str]:
@@ -143,10 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="Create the repo private (an existing repo is unchanged).")
     push.add_argument(*spellings("commit-message"), help="The commit's message (default: nlpkit's upload message).")
     push.set_defaults(handler=_push)
+    commands.add_parser(
+        "launch",
+        help="Run a recipe with `accelerate launch`; its error ends it with one line and exit status 2.",
+        add_help=False,  # `nlpkit launch ...` is handled before this parser (see main): it takes accelerate's options
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["launch"]:
+        sys.exit(launch(argv[1:]))
     args = build_parser().parse_args(argv)
     register_models()  # what `import nlpkit` does in a library process: saved nlpkit models load without remote code
     try:

@@ -4,8 +4,10 @@ Every recipe describes its arguments as dataclasses (its own, a data dataclass a
 :func:`parse_args`. The YAML file named by ``--config`` (the recipe's quickstart file when none is given) may set
 any field of those dataclasses; ``--key value`` on the command line overrides it. An unknown key, a value of the
 wrong type or a missing required value raises :class:`ConfigError` naming the key and the file, before any model or
-data is loaded. The parsing itself is transformers' ``HfArgumentParser``; this module feeds it the file's values
-(type-checked through the same argparse actions that check the command line) as defaults.
+data is loaded; so does a value out of range (a negative learning rate, a batch size of 0, an ``output_dir`` that is a
+file: see :mod:`nlpkit.checks`). The parsing itself is transformers' ``HfArgumentParser``; this module feeds it the
+file's values (type-checked through the same argparse actions that check the command line) as defaults. A negative
+number after a ``--key`` is that key's value (``--learning_rate -1e-3``), not an option.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser
 
+from nlpkit.checks import COMMAND_LINE, check_values
 from nlpkit.errors import ConfigError  # re-exported: `from nlpkit.config import ConfigError` keeps working
 
 # Defaults nlpkit sets on TrainingArguments for every recipe (a recipe's own defaults and the YAML file override them).
@@ -59,6 +62,9 @@ class ParsedConfig:
     args: tuple[Any, ...]
     config_file: Path | None
     explicit: dict[str, Any]  # keys set by recipe defaults, the file or the command line (after type conversion)
+    # Where each key of `explicit` was set last: the config file's path, "command line", "recipe defaults" or
+    # "nlpkit defaults" (a key that is absent kept its dataclass default).
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def read_yaml_config(path: str | Path) -> dict[str, Any]:
@@ -111,10 +117,12 @@ def parse_args(
     required = {dest for dest, action in actions.items() if action.required}
 
     explicit: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for source, values in (("nlpkit defaults", RUN_DEFAULTS), ("recipe defaults", defaults or {})):
         for key, value in values.items():
             if key in actions:
                 explicit[key] = _convert(actions[key], value, f"{source}: key '{key}'")
+                sources[key] = source
     if config_file is not None:
         for key, value in read_yaml_config(config_file).items():
             if key not in actions:
@@ -123,6 +131,8 @@ def parse_args(
                 explicit[key] = [_convert_scalar(actions[key], item, f"{config_file}: key '{key}'") for item in value]
             else:
                 explicit[key] = _convert(actions[key], value, f"{config_file}: key '{key}'")
+            sources[key] = str(config_file)
+    cli_args = keep_negative_numbers(cli_args, parser)
 
     parser.set_defaults(**explicit)
     for action in actions.values():
@@ -137,6 +147,7 @@ def parse_args(
             key = item[2:].split("=")[0]
             if key in actions:
                 explicit[key] = getattr(namespace, key)
+                sources[key] = COMMAND_LINE
 
     where = f"{config_file}" if config_file else "the command line"
     missing = sorted(dest for dest in required if getattr(namespace, dest, None) is None)
@@ -144,6 +155,7 @@ def parse_args(
         raise ConfigError(
             f"{where}: missing required key '{missing[0]}' (set it in the config file or pass --{missing[0]})"
         )
+    check_values(vars(namespace), sources)  # before the dataclasses' own checks: nlpkit's message, the right source
 
     instances = []
     for dtype in dataclass_types:
@@ -152,8 +164,45 @@ def parse_args(
         try:
             instances.append(dtype(**values))
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"{where}: {error}") from None
-    return ParsedConfig(args=tuple(instances), config_file=config_file, explicit=explicit)
+            raise ConfigError(f"{_source_of(str(error), names, sources, where)}: {error}") from None
+    return ParsedConfig(args=tuple(instances), config_file=config_file, explicit=explicit, sources=sources)
+
+
+def keep_negative_numbers(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``--key -1e-3`` as ``--key=-1e-3``: argparse takes a word that starts with '-' for an option unless it looks
+    like a plain negative number (``-1``, ``-0.5``), so ``-1e-3``, ``-5.`` or ``-inf`` would leave ``--key`` without
+    its value. Any word that parses as a number after an option of one value is kept as that option's value."""
+    options = parser._option_string_actions
+    rewritten: list[str] = []
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        action = options.get(item) if item.startswith("--") else None
+        if action is not None and action.nargs in (None, "?") and index + 1 < len(argv) and _is_number(argv[index + 1]):
+            rewritten.append(f"{item}={argv[index + 1]}")
+            index += 2
+            continue
+        rewritten.append(item)
+        index += 1
+    return rewritten
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _source_of(message: str, names: Iterable[str], sources: Mapping[str, str], fallback: str) -> str:
+    """Where the value a dataclass refused came from: the source of the first key the message names that was set in
+    the config file or on the command line (``fallback`` when it names none)."""
+    for match in re.finditer(r"\w+", message):
+        source = sources.get(match.group())
+        if match.group() in names and source is not None and source not in ("recipe defaults", "nlpkit defaults"):
+            return source
+    return fallback
 
 
 def _pop_config_flag(argv: list[str]) -> tuple[Path | None, list[str]]:

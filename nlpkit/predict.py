@@ -6,8 +6,7 @@ from typing import Any
 
 import transformers
 
-# Pipeline task of each model head, read from the end of the architecture's class name.
-_TASKS = {"ForSequenceClassification": "text-classification", "ForTokenClassification": "token-classification"}
+from nlpkit.pretrained import check_task
 
 
 def load_pipeline(model_dir: str, **kwargs: Any) -> transformers.Pipeline:
@@ -15,15 +14,13 @@ def load_pipeline(model_dir: str, **kwargs: Any) -> transformers.Pipeline:
 
     nlpkit's BiLSTM-CRF gets the pipeline class its saved config names in ``custom_pipelines`` (the one that
     ``pipeline("token-classification", model=model_dir, trust_remote_code=True)`` builds from the folder's copy of the
-    code), imported from nlpkit here, so both find the same entities."""
+    code), imported from nlpkit here, so both find the same entities. A model of another task (a language model, a
+    translation model, a model without a head) is a ConfigError saying what serves it."""
     from nlpkit.models import register_models
 
     register_models()  # nlpkit's architectures, with the Auto classes (the `nlpkit` command skips it at import)
     config = transformers.AutoConfig.from_pretrained(model_dir)
-    architecture = (config.architectures or [""])[0]
-    task = next((task for suffix, task in _TASKS.items() if architecture.endswith(suffix)), None)
-    if task is None:
-        raise ValueError(f"{model_dir}: no prediction support for architecture '{architecture}' yet")
+    task = check_task(model_dir, config.to_dict(), "predict")
     kwargs.setdefault("pipeline_class", _pipeline_class(config, task))
     return transformers.pipeline(task, model=model_dir, **kwargs)
 

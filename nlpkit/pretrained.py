@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ _WEIGHT_FILES = (
 def resolve_model_path(name_or_path: str) -> str:
     """A local folder (checked now), the packaged copy of a known Hub id, or the Hub id itself."""
     path = Path(name_or_path).expanduser()
-    if path.exists() or name_or_path.startswith((".", "/", "~")):
+    if _names_local_folder(name_or_path):
         check_model_folder(path)
         return str(path)
     if name_or_path in PACKAGED_MODELS:
@@ -44,8 +46,13 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
-def check_model_folder(path: Path) -> None:
-    """Raise ConfigError naming what is wrong with a local model folder."""
+def _names_local_folder(name_or_path: str) -> bool:
+    return Path(name_or_path).expanduser().exists() or name_or_path.startswith((".", "/", "~"))
+
+
+def check_model_folder(path: Path) -> dict[str, Any]:
+    """Raise ConfigError naming what is wrong with a local model folder (no config, no weights, a weights file that
+    is truncated or corrupt, a shard its index names that is missing); return its ``config.json``."""
     if not path.is_dir():
         raise ConfigError(f"model folder not found: {path}")
     config_file = path / "config.json"
@@ -55,16 +62,164 @@ def check_model_folder(path: Path) -> None:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{config_file}: not valid JSON ({error})") from None
-    if "model_type" not in config:
+    if not isinstance(config, dict) or "model_type" not in config:
         raise ConfigError(f"{config_file}: no 'model_type' key")
     if not any((path / name).is_file() for name in _WEIGHT_FILES):
         raise ConfigError(f"{path}: no weights ({' or '.join(_WEIGHT_FILES[::2])})")
+    check_weights(path)
+    return config
+
+
+def check_weights(folder: Path) -> None:
+    """Raise ConfigError naming the weights file of ``folder`` that transformers would load (safetensors first, as
+    it does) when that file is truncated or corrupt, or when a sharded index names a shard that is missing or
+    broken. Reads headers only: a safetensors file's header gives the byte range of every tensor, so its size must
+    be 8 + the header's length + the end of the last tensor; a ``pytorch_model.bin`` must be a complete zip (or a
+    legacy pickle). A checkpoint folder checks the same way (call it on the checkpoint to resume)."""
+    for name in _WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            for shard in _shards(path):
+                _check_weights_file(shard)
+        else:
+            _check_weights_file(path)
+        return
+
+
+def _shards(index: Path) -> list[Path]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        names = sorted(set(weight_map.values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{index}: not a valid weights index (a JSON object with a 'weight_map')") from None
+    missing = [name for name in names if not (index.parent / name).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ConfigError(f"{index} names {index.parent / missing[0]}, which is missing{more}")
+    return [index.parent / name for name in names]
+
+
+def _check_weights_file(path: Path) -> None:
+    problem = _safetensors_problem(path) if path.suffix == ".safetensors" else _pickle_problem(path)
+    if problem:
+        raise ConfigError(f"{path}: {problem} (copy or download the model again)")
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        head = file.read(8)
+        if len(head) < 8:
+            return f"truncated weights file ({size} bytes, shorter than a safetensors header)"
+        header_size = int.from_bytes(head, "little")
+        if file.read(1) != b"{":  # the header is a JSON object, after its 8-byte length
+            return "corrupt weights file (not in the safetensors format)"
+        if header_size > size - 8:
+            return f"truncated weights file ({size} bytes; its header alone takes {8 + header_size})"
+        file.seek(8)
+        try:
+            header = json.loads(file.read(header_size))
+            ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+        except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError, IndexError):
+            return "corrupt weights file (not a safetensors header)"
+    if not all(isinstance(end, int) for end in ends):
+        return "corrupt weights file (not a safetensors header)"
+    expected = 8 + header_size + max(ends, default=0)
+    if size < expected:
+        return f"truncated weights file ({size} bytes; its header describes {expected})"
+    if size > expected:
+        return f"corrupt weights file ({size} bytes; its header describes {expected})"
+    from safetensors import SafetensorError, safe_open
+
+    try:  # safetensors' own validation of the header (dtypes, shapes against offsets); nothing is read
+        with safe_open(str(path), framework="numpy"):
+            pass
+    except (SafetensorError, OSError) as error:
+        return f"corrupt weights file ({error})"
+    return None
+
+
+def _pickle_problem(path: Path) -> str | None:
+    with path.open("rb") as file:
+        head = file.read(2)
+    if zipfile.is_zipfile(path):
+        return None  # torch.save's format since torch 1.6
+    if head.startswith(b"PK"):
+        return "truncated or corrupt weights file (an incomplete zip archive)"
+    if head[:1] != b"\x80":  # a legacy torch.save pickle starts with the pickle protocol byte
+        return "corrupt weights file (neither a zip archive nor a pickle)"
+    return None
+
+
+# The pipeline task of a model head, read from the end of its architecture's class name (config.json).
+_HEAD_TASKS = {
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+    "ForCausalLM": "text-generation",
+    "LMHeadModel": "text-generation",
+    "ForConditionalGeneration": "translation",
+    "MTModel": "translation",
+    "ForSeq2SeqLM": "translation",
+}
+# What serves each task: an nlpkit command, or what works without one.
+_SERVED_BY = {
+    "text-classification": "nlpkit predict",
+    "token-classification": "nlpkit predict",
+    "text-generation": "nlpkit generate",
+}
+_WHAT = {
+    "text-classification": "a text classifier",
+    "token-classification": "a token classifier (entities)",
+    "text-generation": "a causal language model",
+    "translation": "a sequence-to-sequence (translation) model",
+}
+_USAGE = {
+    "nlpkit predict": 'label texts with `nlpkit predict {folder} "some text"`',
+    "nlpkit generate": 'continue a prompt with `nlpkit generate {folder} --prompt "..."`',
+}
+
+
+def model_task(config: Mapping[str, Any]) -> str | None:
+    """The pipeline task of a saved model's head ("text-classification", "token-classification",
+    "text-generation", "translation"), read from its ``config.json``; None for a model without a known head."""
+    architecture = (config.get("architectures") or [""])[0]
+    task = next((task for suffix, task in _HEAD_TASKS.items() if architecture.endswith(suffix)), None)
+    if task is None and config.get("is_encoder_decoder") and architecture:
+        task = "translation"
+    return task
+
+
+def check_task(folder: Path | str, config: Mapping[str, Any], command: str) -> str:
+    """The task of the model in ``folder``; ConfigError when ``nlpkit <command>`` does not serve it, saying what
+    does (another command, or for translation models the pipeline that works today)."""
+    task = model_task(config)
+    if _SERVED_BY.get(task) == f"nlpkit {command}":
+        return task
+    architecture = (config.get("architectures") or ["no architecture"])[0]
+    if task in _SERVED_BY:
+        hint = _USAGE[_SERVED_BY[task]].format(folder=folder)
+    elif task == "translation":
+        hint = (
+            "nlpkit has no translate command yet; in Python, "
+            f'pipeline("translation", model="{folder}", trust_remote_code=True) translates with it'
+        )
+    else:
+        hint = "nlpkit predict serves text and token classifiers, nlpkit generate causal language models"
+    what = _WHAT.get(task, "a model without a classification or language-model head")
+    raise ConfigError(f"{folder} holds {what} ({architecture}), which `nlpkit {command}` does not serve: {hint}")
 
 
 def from_pretrained(loader: Any, name_or_path: str, **kwargs: Any) -> Any:
-    """``loader.from_pretrained`` with a one-line error when a Hub id cannot be fetched (offline, typo)."""
+    """``loader.from_pretrained`` with a one-line error when a Hub id cannot be fetched (offline, typo) or its
+    weights are corrupt (a local folder's are checked before: :func:`check_model_folder`)."""
+    from safetensors import SafetensorError
+
     try:
         return loader.from_pretrained(name_or_path, **kwargs)
+    except SafetensorError as error:
+        raise ConfigError(f"could not load the weights of '{name_or_path}': {error} (download them again)") from None
     except OSError as error:
         raise ConfigError(
             f"could not load '{name_or_path}' with {getattr(loader, '__name__', loader)}: "
@@ -83,6 +238,14 @@ class PretrainedArguments:
         default=False,
         metadata={"help": "Keep the pretrained word embeddings fixed (half of a small BERT's weights): faster steps."},
     )
+
+    def __post_init__(self) -> None:
+        """A local folder is checked now, before any data loads (config, weights complete); a Hub id when loaded."""
+        if self.model_name_or_path and _names_local_folder(self.model_name_or_path):
+            try:
+                check_model_folder(Path(self.model_name_or_path).expanduser())
+            except ConfigError as error:
+                raise ConfigError(f"model_name_or_path: {error}") from None
 
 
 def load_pretrained_with_labels(

@@ -204,3 +204,26 @@ def test_recipe_main_lets_other_errors_through():
 
     with pytest.raises(KeyError):
         cli.recipe_main(recipe)
+
+
+def test_launch_help_imports_neither_torch_nor_transformers():
+    report, result = run_console_script("launch", "--help")
+    assert report["status"] == 0
+    assert result.stdout.startswith("usage: nlpkit launch [accelerate launch options] RECIPE [recipe options]")
+    assert not report["torch"] and not report["transformers"], report
+    report, result = run_console_script("--help")
+    assert "launch" in result.stdout
+
+
+def test_launch_ends_with_the_status_of_the_failed_process_and_one_line_for_a_crash(tmp_path):
+    """A recipe's user error (status 2) keeps its own line; a crash or a signal gets one line saying so."""
+    script = tmp_path / "crash.py"
+    script.write_text("import sys\nsys.exit(3)\n")
+    result = subprocess.run(
+        [str(console_script()), "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+         str(script)],
+        env=child_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1] == "nlpkit launch: the recipe ended with exit status 3"
+    assert "Traceback" not in result.stderr

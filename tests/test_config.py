@@ -207,3 +207,54 @@ def test_a_choice_of_models_shares_keys_and_knows_who_reads_which():
     other = parsed.args[0]
     assert type(other.make_config()) is OtherConfig and other.make_config().hidden_size == 384
     assert other.unused(parsed.explicit) == ["dropout"]
+
+
+# --- negative numbers on the command line, value checks, where a value came from ---
+
+
+@pytest.mark.parametrize("value", ["-1e-3", "-0.001", "-1E-3", "-5.", "-inf"])
+def test_a_negative_number_after_a_key_is_its_value(value):
+    recipe, _ = parse_args(TYPES, ["--model_name_or_path", "m", "--dropout", value]).args
+    assert recipe.dropout == float(value)
+
+
+def test_a_negative_number_reaches_the_value_checks_not_the_option_parser():
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, ["--model_name_or_path", "m", "--learning_rate", "-1e-3"])
+    assert str(error.value) == (
+        "command line: argument --learning_rate: must be a finite number greater than 0, got -0.001"
+    )
+    with pytest.raises(ConfigError, match=r"^command line: argument --seed: must be at least 0 and below 2\*\*32"):
+        parse_args(TYPES, ["--model_name_or_path", "m", "--seed", "-1"])
+
+
+def test_negative_numbers_are_kept_as_list_items_and_words_stay_options():
+    recipe, training = parse_args(
+        TYPES, ["--model_name_or_path", "-1", "--sample_texts", "-1", "two", "--hidden_size", "-3"]
+    ).args
+    assert (recipe.model_name_or_path, recipe.sample_texts, recipe.hidden_size) == ("-1", ["-1", "two"], -3)
+    with pytest.raises(ConfigError, match="unknown argument '--hiden_size'"):
+        parse_args(TYPES, ["--model_name_or_path", "m", "--hiden_size", "-1e-3"])
+
+
+def test_every_key_knows_where_it_was_set(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nhidden_size: 64\n")
+    parsed = parse_args(TYPES, ["--config", str(config), "--dropout", "0.2"], defaults={"weight_decay": 0.01})
+    assert parsed.sources["model_name_or_path"] == parsed.sources["hidden_size"] == str(config)
+    assert parsed.sources["dropout"] == "command line"
+    assert parsed.sources["weight_decay"] == "recipe defaults"
+    assert parsed.sources["seed"] == "nlpkit defaults"
+    assert "learning_rate" not in parsed.sources  # the dataclass default
+
+
+def test_a_value_a_dataclass_refuses_is_reported_where_it_was_set(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nbf16: true\n")
+    with pytest.raises(ConfigError, match=r"^command line: At most one of fp16 and bf16"):
+        parse_args(TYPES, ["--config", str(config), "--fp16", "true"])
+
+
+def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nwarmup_steps: -10\n")
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, ["--config", str(config)])
+    assert str(error.value) == f"{config}: key 'warmup_steps': must be at least 0, got -10.0"
