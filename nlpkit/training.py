@@ -5,6 +5,10 @@ folder ends up with the weights (safetensors), tokenizer, config, ``all_results.
 card ``README.md``, ``loss_curves.png`` and the Trainer's ``checkpoint-*`` folders. Final files are written beside
 their destination and renamed into place, so an interrupted run never leaves a half-written file.
 
+Runs are crash-proof (see :mod:`nlpkit.checkpoints`): only complete checkpoints are resumed from, a resumed run ends
+with the weights of an uninterrupted one, SIGTERM/SIGINT save a checkpoint and exit with 128 + the signal number, and
+``all_results.json`` covers the whole run.
+
 With ``push_to_hub``, :func:`start_run` checks the token and the Hub before anything loads, and the finished folder
 is pushed once everything is saved (see :mod:`nlpkit.hub`); the Trainer itself never pushes.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -27,9 +32,18 @@ import torch
 import transformers
 import yaml
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import HubStrategy, get_last_checkpoint
+from transformers.trainer_callback import ExportableState
+from transformers.trainer_utils import HubStrategy
 
 from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
+from nlpkit.checkpoints import (
+    RunTotals,
+    choose_checkpoint,
+    end_with_launcher,
+    exit_if_stopped,
+    resumable,
+    saved_attributes,
+)
 from nlpkit.config import ConfigError, ModelSettings, parse_args
 from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
 from nlpkit.io import atomic_write_json, atomic_write_text, move_folder_contents
@@ -70,20 +84,27 @@ class Seq2SeqTrainingArguments(RunOptions, transformers.Seq2SeqTrainingArguments
     run options."""
 
 
-class TimeBudgetCallback(TrainerCallback):
+class TimeBudgetCallback(TrainerCallback, ExportableState):
     """Ends training when the time budget is spent, and fits the learning-rate schedule to the budget.
 
     After every tenth of the budget it estimates how many optimizer steps fit in the whole budget (at most the steps
     first planned) and moves the plan there (``state.max_steps``); a schedule built from ``num_training_steps``
     (linear, cosine, ... with warmup: transformers' ``LambdaLR`` partials) is rebuilt for the new total, its warmup
     scaled when ``warmup_steps`` was a ratio. So the learning rate still decays to its end value when time runs out.
+
+    The budget is the run's: checkpoints keep the time spent and the fitted plan (an ExportableState), and a resumed
+    run continues with what is left of the budget and the same plan and schedule.
     """
 
     def __init__(self, minutes: float, clock: str = "wall", replans: int = 10) -> None:
         self.budget = minutes * 60
         self.clock = clock
+        self.replans = replans
         self.replan_every = self.budget / replans
-        self.started = self.next_replan = 0.0
+        self.spent = 0.0  # budget used before this process started (restored from a checkpoint)
+        self.fitted = 0  # the plan last fitted to the budget (0: none yet)
+        self.started: float | None = None  # now() when this process's share began, less `spent`
+        self.next_replan = 0.0
         self.first_step = self.planned = 0
 
     def now(self) -> float:
@@ -91,14 +112,30 @@ class TimeBudgetCallback(TrainerCallback):
             return time.process_time() / max(1, torch.get_num_threads())
         return time.monotonic()
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = self.now()
-        self.next_replan = self.replan_every
-        self.first_step = state.global_step  # > 0 when resuming
+    def elapsed(self) -> float:
+        """Budget used so far by the whole run."""
+        return self.spent if self.started is None else self.now() - self.started
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "args": {"minutes": self.budget / 60, "clock": self.clock, "replans": self.replans},
+            "attributes": {"spent": self.elapsed(), "fitted": self.fitted},
+        }
+
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        saved = saved_attributes(state, self) if state.global_step > 0 else None  # > 0 when resuming
+        if saved and "spent" in saved:
+            self.spent, self.fitted = saved["spent"], saved["fitted"]
+        self.started = self.now() - self.spent
+        self.next_replan = (math.floor(self.spent / self.replan_every) + 1) * self.replan_every
+        self.first_step = state.global_step
         self.planned = state.max_steps
+        if self.fitted and self.fitted != state.max_steps:  # the Trainer rebuilt the schedule for the first plan
+            _rescale_schedule(lr_scheduler, state.max_steps, self.fitted, warmup_is_ratio=0 < args.warmup_steps < 1)
+            state.max_steps = self.fitted
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
-        elapsed = self.now() - self.started
+        elapsed = self.elapsed()
         if elapsed >= self.budget:
             if not control.should_training_stop:
                 logger.info("Time budget of %.1f minutes reached at step %d", self.budget / 60, state.global_step)
@@ -106,13 +143,15 @@ class TimeBudgetCallback(TrainerCallback):
             return
         if elapsed >= self.next_replan:
             self.next_replan += self.replan_every
-            steps_done = state.global_step - self.first_step
-            # Never more than first planned; the plan may grow back when steps got faster (a busy machine calmed).
-            fit = min(self.planned, self.first_step + int(steps_done * self.budget / elapsed))
+            steps_done, seconds = state.global_step - self.first_step, elapsed - self.spent
+            # The steps left fit the budget left at this process's pace; never more than first planned (the plan
+            # may grow back when steps got faster: a busy machine calmed).
+            fit = min(self.planned, state.global_step + int(steps_done * (self.budget - elapsed) / seconds))
             if fit != state.max_steps:
                 _rescale_schedule(lr_scheduler, state.max_steps, fit, warmup_is_ratio=0 < args.warmup_steps < 1)
                 logger.info("Time budget: planning %d steps instead of %d", fit, state.max_steps)
                 state.max_steps = fit
+            self.fitted = fit
         if state.global_step >= state.max_steps:
             control.should_training_stop = True
 
@@ -182,21 +221,9 @@ def start_run(
             logger.warning(
                 "%s does not read %s: ignored", settings.model_type, ", ".join(settings.unused(parsed.explicit))
             )
+    end_with_launcher()  # under accelerate launch / torchrun: SIGTERM (save, stop) when the launcher dies
     output_dir = Path(training_args.output_dir)
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.strip().lower() in ("", "none", "null", "no", "false"):
-        resume = None  # lets `--resume_from_checkpoint none` turn off a config file's `auto`
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    if resume == "auto":
-        resume = last
-        logger.info(f"Resuming from {last}" if last else f"No checkpoint in {output_dir}: starting from scratch")
-    elif resume is not None and not Path(resume).is_dir():
-        raise ConfigError(f"resume_from_checkpoint: no checkpoint folder at {resume}")
-    elif resume is None and last is not None:
-        raise ConfigError(
-            f"output_dir {output_dir} already holds {Path(last).name}: pass --resume_from_checkpoint auto to "
-            "continue that run, or choose another --output_dir"
-        )
+    resume = resume_checkpoint(training_args)
     hub = _prepare_push(training_args, output_dir)
     transformers.set_seed(training_args.seed)
     return Run(
@@ -207,6 +234,16 @@ def start_run(
         resume_checkpoint=resume,
         hub=hub,
     )
+
+
+def resume_checkpoint(training_args: transformers.TrainingArguments) -> str | None:
+    """The checkpoint to resume from, as ``resume_from_checkpoint`` asks: ``auto`` takes the newest complete
+    checkpoint of ``output_dir`` (incomplete ones are moved aside, see :mod:`nlpkit.checkpoints`), a path must be a
+    complete checkpoint, and without it ``output_dir`` must hold no complete checkpoint (ConfigError otherwise)."""
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.strip().lower() in ("", "none", "null", "no", "false"):
+        resume = None  # lets `--resume_from_checkpoint none` turn off a config file's `auto`
+    return choose_checkpoint(Path(training_args.output_dir), resume, tidy=training_args.should_save)
 
 
 def _prepare_push(training_args: transformers.TrainingArguments, output_dir: Path) -> HubTarget | None:
@@ -261,10 +298,10 @@ def train_and_save(
     training_args = run.training_args
     if training_args.push_to_hub:  # start_run turns it off: nlpkit pushes the finished run, the Trainer never does
         raise ValueError("push_to_hub is still on: call start_run first (it checks the Hub access)")
-    callbacks = list(callbacks)
+    callbacks = [*callbacks, RunTotals()]
     if getattr(training_args, "max_train_minutes", None):
         callbacks.append(TimeBudgetCallback(training_args.max_train_minutes, training_args.max_train_clock))
-    trainer = trainer_class(
+    trainer = resumable(trainer_class)(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -283,29 +320,16 @@ def train_and_save(
         len(train_dataset),
         len(eval_dataset) if eval_dataset is not None else 0,
     )
-    first_step = _checkpoint_step(run.resume_checkpoint)
-    cpu_started = time.process_time()
     train_output = trainer.train(resume_from_checkpoint=run.resume_checkpoint)
-    cpu_seconds = (time.process_time() - cpu_started) / max(1, torch.get_num_threads())
+    exit_if_stopped(trainer)  # SIGTERM/SIGINT: checkpoint saved, one line, exit status 128 + signal
     if training_args.world_size > 1:
         print(
             f"[rank {training_args.process_index}/{training_args.world_size}] trained "
             f"{trainer.state.global_step} steps on {len(trainer.get_train_dataloader())} batches per epoch",
             flush=True,
         )
-    results: dict[str, Any] = dict(train_output.metrics)
+    results = {**train_output.metrics, **whole_run_results(trainer)}
     results["train_samples"] = len(train_dataset)
-    results["train_steps"] = trainer.state.global_step
-    results["train_global_batch_size"] = (
-        training_args.train_batch_size * training_args.gradient_accumulation_steps * training_args.world_size
-    )
-    results["train_cpu_seconds"] = round(cpu_seconds, 2)  # this process's CPU time over its threads
-    # The Trainer's figure assumes the planned steps; a time budget or a resume trains fewer in this run.
-    steps_run = trainer.state.global_step - first_step
-    if results.get("train_runtime"):
-        results["train_samples_per_second"] = round(
-            steps_run * results["train_global_batch_size"] / results["train_runtime"], 3
-        )
     if eval_dataset is not None:
         eval_metrics = trainer.evaluate()
         eval_metrics["eval_samples"] = len(eval_dataset)
@@ -317,11 +341,26 @@ def train_and_save(
     return trainer, results
 
 
-def _checkpoint_step(checkpoint: str | None) -> int:
-    if checkpoint is None:
-        return 0
-    state = Path(checkpoint) / "trainer_state.json"
-    return json.loads(state.read_text())["global_step"] if state.is_file() else 0
+def whole_run_results(trainer: Trainer) -> dict[str, Any]:
+    """The training figures of the whole run, resumed parts included (from the trainer's :class:`RunTotals`):
+    ``train_loss`` (mean over every step), ``train_runtime`` (seconds spent on the steps the model went through:
+    not the work a crash lost after its last checkpoint, nor the time between runs), the throughputs from it, and
+    ``train_cpu_seconds`` (CPU time over the torch threads, counted the same way)."""
+    args, steps = trainer.args, trainer.state.global_step
+    batch_size = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+    totals = trainer.run_totals
+    runtime = totals.total_seconds()
+    if not totals.exact:
+        logger.warning("train_loss of the steps before the resume is estimated from the logged losses")
+    return {
+        "train_loss": totals.mean_loss(steps),
+        "train_runtime": round(runtime, 4),
+        "train_samples_per_second": round(steps * batch_size / runtime, 3) if runtime else 0.0,
+        "train_steps_per_second": round(steps / runtime, 3) if runtime else 0.0,
+        "train_cpu_seconds": round(totals.total_cpu_seconds(), 2),
+        "train_steps": steps,
+        "train_global_batch_size": batch_size,
+    }
 
 
 def save_outputs(trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[str, Any]) -> None:

@@ -78,3 +78,77 @@ def overfit_losses(model, input_ids, *, learning_rate: float, steps: int) -> lis
         optimizer.zero_grad()
         losses.append(loss.item())
     return losses
+
+
+# A sitecustomize that injects one fault into a recipe run, as $NLPKIT_TEST_FAULT says (fault injection lives in the
+# tests, never in nlpkit):
+#   "step N SIGNAL"     send SIGNAL (SIGKILL, SIGTERM, SIGINT) to the process as its Nth optimizer step starts;
+#   "write PART N"      on the Nth torch.save / safetensors save_file to a path containing PART, write half of the
+#                       bytes there, then SIGKILL the process (a kill or a full disk in the middle of a write).
+_INJECT_FAULT = """
+import io
+import os
+import signal
+
+_FAULT = os.environ.get("NLPKIT_TEST_FAULT", "").split()
+if _FAULT:
+    import safetensors.torch
+    import torch
+
+    if _FAULT[0] == "write":
+        _target, _nth = _FAULT[1], int(_FAULT[2])
+    else:
+        _nth, _signal = int(_FAULT[1]), getattr(signal, _FAULT[2])
+    _calls = [0]
+
+    def _hit(path):
+        if _target not in str(path):
+            return False
+        _calls[0] += 1
+        return _calls[0] == _nth
+
+    def _half_then_kill(path, data):
+        with open(path, "wb") as handle:
+            handle.write(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if _FAULT[0] == "write":
+        _torch_save, _save_file = torch.save, safetensors.torch.save_file
+
+        def _save(obj, f, *args, **kwargs):
+            if isinstance(f, (str, os.PathLike)) and _hit(f):
+                buffer = io.BytesIO()
+                _torch_save(obj, buffer, *args, **kwargs)
+                _half_then_kill(f, buffer.getvalue())
+            return _torch_save(obj, f, *args, **kwargs)
+
+        def _save_tensors(tensors, filename, metadata=None):
+            if _hit(filename):
+                _half_then_kill(filename, safetensors.torch.save(tensors, metadata=metadata))
+            return _save_file(tensors, filename, metadata)
+
+        torch.save, safetensors.torch.save_file = _save, _save_tensors
+    else:
+        _step = torch.optim.AdamW.step
+
+        def _counted_step(self, *args, **kwargs):
+            _calls[0] += 1
+            if _calls[0] == _nth:
+                os.kill(os.getpid(), _signal)
+            return _step(self, *args, **kwargs)
+
+        torch.optim.AdamW.step = _counted_step
+"""
+
+
+def run_recipe(
+    recipe: Path | str, *args: str, fault: str | None = None, tmp_path: Path, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """Run ``recipe`` with this Python (no launcher), offline; with ``fault``, inject it (see ``_INJECT_FAULT``)."""
+    site = tmp_path / "inject_fault"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_INJECT_FAULT)
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "NLPKIT_TEST_FAULT": fault or ""}
+    return subprocess.run(
+        [sys.executable, str(recipe), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,4 +1,5 @@
-"""The training scaffold's time budget: it stops on time and fits the learning-rate schedule to the budget."""
+"""The training scaffold's time budget: it stops on time and fits the learning-rate schedule to the budget, for the
+whole run when the run is resumed."""
 
 import torch
 from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
@@ -14,8 +15,8 @@ class FakeClock:
         return self.seconds
 
 
-def run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step, args):
-    while not control.should_training_stop and state.global_step < 10_000:
+def run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step, args, until=10_000):
+    while not control.should_training_stop and state.global_step < until:
         clock.seconds += seconds_per_step
         optimizer.step()
         scheduler.step()
@@ -56,3 +57,42 @@ def test_budget_leaves_a_plan_that_fits_alone(tmp_path):
 
     assert state.global_step == 50 and state.max_steps == 50
     assert scheduler.lr_lambdas[0].keywords["num_training_steps"] == 50
+
+
+def test_a_resumed_run_gets_what_is_left_of_the_budget_on_the_fitted_plan(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), warmup_steps=0.1, report_to="none")
+
+    def schedule():  # what the Trainer builds in each process: the first plan of 1000 steps, 10% warmup
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, num_warmup_steps=100, num_training_steps=1000)
+
+    optimizer, scheduler = schedule()
+    callback, clock = TimeBudgetCallback(minutes=1.0), FakeClock()
+    callback.now = clock
+    state, control = TrainerState(max_steps=1000), TrainerControl()
+    callback.on_train_begin(args, state, control, lr_scheduler=scheduler)
+    run_steps(callback, clock, state, control, scheduler, optimizer, seconds_per_step=0.3, args=args, until=100)
+    fitted = state.max_steps
+    assert 195 <= fitted <= 200  # 30 s spent at 0.3 s a step: the plan fitted to the 60 s budget
+    saved = callback.state()  # what a checkpoint at step 100 keeps (trainer_state.json's stateful_callbacks)
+
+    # A new process: a new clock, the first plan again, the checkpoint's scheduler state loaded.
+    resumed_optimizer, resumed_scheduler = schedule()
+    resumed_scheduler.load_state_dict(scheduler.state_dict())
+    resumed, resumed_clock = TimeBudgetCallback(minutes=1.0), FakeClock()
+    resumed_clock.seconds = 5000.0
+    resumed.now = resumed_clock
+    state = TrainerState(global_step=100, max_steps=1000, stateful_callbacks={"TimeBudgetCallback": saved})
+    control = TrainerControl()
+    resumed.on_train_begin(args, state, control, lr_scheduler=resumed_scheduler)
+
+    assert state.max_steps == fitted
+    assert resumed_scheduler.lr_lambdas[0].keywords["num_training_steps"] == fitted
+    assert (
+        resumed_scheduler.lr_lambdas[0].keywords["num_warmup_steps"]
+        == scheduler.lr_lambdas[0].keywords["num_warmup_steps"]
+    )
+    assert resumed_scheduler.get_last_lr() == scheduler.get_last_lr()
+    run_steps(resumed, resumed_clock, state, control, resumed_scheduler, resumed_optimizer, 0.3, args)
+    assert 195 <= state.global_step <= 200  # the 30 s left, not a new minute
+    assert resumed_scheduler.get_last_lr()[0] < 0.06
