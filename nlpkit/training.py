@@ -217,10 +217,11 @@ def start_run(
             "set the HF_TOKEN environment variable or run `hf auth login`"
         )
     for settings in parsed.args:
-        if isinstance(settings, ModelSettings) and settings.unused(parsed.explicit):
-            logger.warning(
-                "%s does not read %s: ignored", settings.model_type, ", ".join(settings.unused(parsed.explicit))
-            )
+        if isinstance(settings, ModelSettings):
+            settings.make_config()  # a bad combination of model settings fails now, not after the data has loaded
+            if settings.unused(parsed.explicit):
+                unused = ", ".join(settings.unused(parsed.explicit))
+                logger.warning("%s does not read %s: ignored", settings.model_type, unused)
     end_with_launcher()  # under accelerate launch / torchrun: SIGTERM (save, stop) when the launcher dies
     output_dir = Path(training_args.output_dir)
     resume = resume_checkpoint(training_args)

@@ -258,3 +258,12 @@ def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path):
     with pytest.raises(ConfigError) as error:
         parse_args(TYPES, ["--config", str(config)])
     assert str(error.value) == f"{config}: key 'warmup_steps': must be at least 0, got -10.0"
+
+
+def test_a_bad_combination_of_model_settings_stops_the_run_before_the_data_loads(monkeypatch):
+    from nlpkit.tasks import language_modeling
+    from recipes.text_generation import main
+
+    monkeypatch.setattr(language_modeling, "load_data", lambda run: pytest.fail("the data must not load"))
+    with pytest.raises(ConfigError, match=r"gpt settings: hidden_size \(30\) must be divisible by"):
+        main(["--output_dir", "unused", "--hidden_size", "30", "--num_attention_heads", "4"])
