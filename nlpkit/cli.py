@@ -14,14 +14,17 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nlpkit.errors import USER_ERRORS, ConfigError
+from nlpkit.errors import USER_ERRORS, ConfigError, RunFinished
 from nlpkit.models import register_models
 
 
 def recipe_main(main: Callable[[], Any]) -> None:
-    """Run a recipe's ``main``; a bad config, bad data or a failed push end it with one line and exit status 2."""
+    """Run a recipe's ``main``; a bad config, bad data or a failed push end it with one line and exit status 2, and
+    a finished run rerun says so and ends with status 0, changing nothing."""
     try:
         main()
+    except RunFinished as finished:
+        print(finished, file=sys.stderr)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -1,4 +1,4 @@
-"""The errors nlpkit raises for a user's mistake (a bad config, bad data, a push that cannot happen).
+"""The errors nlpkit raises for a user's mistake (a bad config, bad data, a push that cannot happen, a full disk).
 
 They live here, apart from the modules that raise them, so that the ``nlpkit`` command can catch them without
 importing torch or transformers; ``nlpkit.config``, ``nlpkit.data.loading`` and ``nlpkit.hub`` re-export them.
@@ -18,6 +18,15 @@ class HubError(RuntimeError):
     """A push that cannot happen or did not complete; the message is one line that says what to do."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, HubError)
+class OutputError(RuntimeError):
+    """An output file that cannot be written (a full disk, a used-up quota); the message names the file."""
 
-__all__ = ["USER_ERRORS", "ConfigError", "DataError", "HubError"]
+
+class RunFinished(Exception):
+    """Not an error: ``output_dir`` already holds this run, finished, so there is nothing to do. The message says so;
+    a recipe prints it and exits with status 0."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, HubError, OutputError)
+
+__all__ = ["USER_ERRORS", "ConfigError", "DataError", "HubError", "OutputError", "RunFinished"]

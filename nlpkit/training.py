@@ -46,7 +46,8 @@ from nlpkit.checkpoints import (
 )
 from nlpkit.config import ConfigError, ModelSettings, parse_args
 from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
-from nlpkit.io import atomic_write_json, atomic_write_text, move_folder_contents
+from nlpkit.io import atomic_write_json, atomic_write_text
+from nlpkit.output_folder import OutputFolder, prepare_output_dir, recipe_name, wants_resume
 from nlpkit.plots import plot_loss_curves
 
 logger = logging.getLogger("nlpkit")
@@ -61,6 +62,14 @@ class RunOptions:
         metadata={
             "help": "Train for at most this many minutes, then evaluate and save as usual. The learning-rate schedule "
             "is fitted to the steps that fit in the budget (re-estimated as training goes)."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace what output_dir holds when it is a finished run or another run (another recipe, other "
+            "settings): its files (weights, model code, checkpoints, card...) are removed first. Without it such a "
+            "folder is refused. The same unfinished run is continued when resume_from_checkpoint is set."
         },
     )
     max_train_clock: str = field(
@@ -184,6 +193,7 @@ class Run:
     explicit: dict[str, Any]  # keys set by recipe defaults, the config file or the command line
     resume_checkpoint: str | None
     hub: HubTarget | None = None
+    folder: OutputFolder | None = None  # the output folder, locked on the main process (see nlpkit.output_folder)
 
     @property
     def output_dir(self) -> Path:
@@ -224,6 +234,16 @@ def start_run(
                 logger.warning("%s does not read %s: ignored", settings.model_type, unused)
     end_with_launcher()  # under accelerate launch / torchrun: SIGTERM (save, stop) when the launcher dies
     output_dir = Path(training_args.output_dir)
+    with training_args.main_process_first(local=False, desc="checking the output folder"):
+        folder = prepare_output_dir(
+            output_dir,
+            recipe=recipe_name(default_config),
+            settings=parsed.explicit,
+            overwrite=training_args.overwrite_output_dir,
+            resume=wants_resume(training_args.resume_from_checkpoint),
+            is_main_process=training_args.process_index == 0,
+            push_repo=training_args.hub_model_id if training_args.push_to_hub else None,
+        )
     resume = resume_checkpoint(training_args)
     hub = _prepare_push(training_args, output_dir)
     transformers.set_seed(training_args.seed)
@@ -234,6 +254,7 @@ def start_run(
         explicit=parsed.explicit,
         resume_checkpoint=resume,
         hub=hub,
+        folder=folder,
     )
 
 
@@ -321,7 +342,9 @@ def train_and_save(
         len(train_dataset),
         len(eval_dataset) if eval_dataset is not None else 0,
     )
-    train_output = trainer.train(resume_from_checkpoint=run.resume_checkpoint)
+    folder = run.folder or OutputFolder(path=run.output_dir, is_main_process=training_args.process_index == 0)
+    with folder.disk_full_errors():  # a full disk while writing a checkpoint: one line naming the file
+        train_output = trainer.train(resume_from_checkpoint=run.resume_checkpoint)
     exit_if_stopped(trainer)  # SIGTERM/SIGINT: checkpoint saved, one line, exit status 128 + signal
     if training_args.world_size > 1:
         print(
@@ -338,7 +361,8 @@ def train_and_save(
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
     trainer.log_metrics("all", results)
-    save_outputs(trainer, run, card, results)
+    with folder.disk_full_errors():
+        save_outputs(trainer, run, card, results, folder=folder)
     return trainer, results
 
 
@@ -364,25 +388,28 @@ def whole_run_results(trainer: Trainer) -> dict[str, Any]:
     }
 
 
-def save_outputs(trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[str, Any]) -> None:
-    """Write weights, tokenizer, config, results, run config, card and curves into the output folder; then, given a
-    Hub target (``run.hub``), push the folder there (main process)."""
+def save_outputs(
+    trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[str, Any], *, folder: OutputFolder | None = None
+) -> None:
+    """Write weights, tokenizer, config, results, run config, card and curves into a staging folder, swap it in for
+    the output folder in one step (the run record, marked finished, last; see :mod:`nlpkit.output_folder`); then,
+    given a Hub target (``run.hub``), push the folder there (main process)."""
     output_dir = Path(trainer.args.output_dir)
-    staging = output_dir / ".saving"
+    folder = folder or run.folder or OutputFolder(path=output_dir, is_main_process=trainer.is_world_process_zero())
+    staging = folder.begin_final_save()
     trainer.save_model(str(staging))  # every rank takes part (FSDP/DeepSpeed gather weights); rank 0 writes
     if not trainer.is_world_process_zero():
         return
     (staging / "training_args.bin").unlink(missing_ok=True)  # run_config.yaml says the same, readably
-    move_folder_contents(staging, output_dir)
-    atomic_write_json(output_dir / "all_results.json", results)
-    atomic_write_json(output_dir / "trainer_state_log.json", trainer.state.log_history)
-    atomic_write_text(output_dir / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))
-    plot_loss_curves(trainer.state.log_history, output_dir / "loss_curves.png", title=output_dir.name)
+    atomic_write_json(staging / "all_results.json", results)
+    atomic_write_json(staging / "trainer_state_log.json", trainer.state.log_history)
+    atomic_write_text(staging / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))
+    plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", title=output_dir.name)
     hyperparameters = card_hyperparameters(trainer.args, card.hyperparameters)
     model_name = trainer.args.hub_model_id or output_dir.name
     hub = run.hub
     repo_id = hub.repo_id if hub is not None else None
-    remote_code = "auto_map" in json.loads((output_dir / "config.json").read_text())  # nlpkit's own architectures
+    remote_code = "auto_map" in json.loads((staging / "config.json").read_text())  # nlpkit's own architectures
     text = render_model_card(
         card,
         model_name=model_name,
@@ -391,11 +418,13 @@ def save_outputs(trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[
         repo_id=repo_id,
         remote_code=remote_code,
     )
-    write_model_card(output_dir, text)
+    write_model_card(staging, text)
+    folder.commit_final_save(train_steps=trainer.state.global_step)  # the folder now holds the finished run
     logger.info("Saved the model, tokenizer, results, card and curves in %s", output_dir)
     if hub is not None:
         message = f"{type(trainer.model).__name__} trained with nlpkit for {trainer.state.global_step} steps"
         push_output_dir(output_dir, hub.repo_id, private=hub.private, endpoint=hub.endpoint, commit_message=message)
+    folder.release()
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

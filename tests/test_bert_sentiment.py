@@ -45,7 +45,8 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
     assert f"| accuracy | {results['eval_accuracy']:.4f} |" in card
     assert "Predictions:" in result.stdout and "What a wonderful day!" in result.stdout
     assert "eval_accuracy" in result.stdout
-    assert not list(output_dir.glob(".*"))  # no staging folder or temporary file left behind
+    # The run record only: no staging folder or temporary file left behind.
+    assert [p.name for p in output_dir.glob(".*")] == [".nlpkit_run.json"]
 
 
 def test_saved_model_agrees_with_pipeline_and_cli(quickstart, tmp_path):

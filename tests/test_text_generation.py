@@ -45,7 +45,8 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
                  "all_results.json", "run_config.yaml", "README.md", "loss_curves.png", "samples.jsonl",
                  "checkpoint-2", "checkpoint-4"):  # fmt: skip
         assert (output_dir / name).exists(), name
-    assert not list(output_dir.glob(".*"))  # no staging folder or temporary file left behind
+    # The run record only: no staging folder or temporary file left behind.
+    assert [p.name for p in output_dir.glob(".*")] == [".nlpkit_run.json"]
 
     results = json.loads((output_dir / "all_results.json").read_text())
     # Character-level: one token per character, so bits per character is the loss in bits.
