@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,3 +153,53 @@ def run_recipe(
     return subprocess.run(
         [sys.executable, str(recipe), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+CHARS = list(" \nabcdefghijklmnopqrstuvwxyz.,!?")
+
+
+def build_char_tokenizer() -> Any:
+    """A character-level fast tokenizer (id 0 = <pad>, 1 = <unk>), left-padding for batched generation."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(["<pad>", "<unk>", *CHARS])}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))  # no merges: one token per char
+    tokenizer.decoder = decoders.Fuse()  # join characters back without spaces
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", padding_side="left"
+    )
+
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "nlpkit"
+
+
+def console_script() -> Path:
+    """The installed `nlpkit` console script (the test skips where the package is not installed)."""
+    import pytest
+
+    if not CONSOLE_SCRIPT.is_file():
+        pytest.skip(f"the nlpkit console script is not installed at {CONSOLE_SCRIPT} (pip install -e .)")
+    return CONSOLE_SCRIPT
+
+
+def saved_classifier(folder: Path):
+    """A tiny nlpkit text classifier saved with its tokenizer (the keys are the same before and after the renames)."""
+    import torch
+
+    from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
+    from nlpkit.tokenization import train_tokenizer
+
+    tokenizer = train_tokenizer(["a great film", "a dull film"], kind="word", min_frequency=1)
+    config = LSTMClassifierConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=4,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    torch.manual_seed(0)
+    model = LSTMClassifierForSequenceClassification(config).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model, tokenizer

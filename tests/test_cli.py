@@ -10,16 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from nlpkit import cli
 from nlpkit.models import MODEL_FAMILIES
-from tests.helpers import REPO_ROOT, last_json_line
+from tests.helpers import REPO_ROOT, console_script, last_json_line, saved_classifier
 
-CONSOLE_SCRIPT = Path(sys.executable).parent / "nlpkit"
 SUBCOMMANDS = ("predict", "generate", "push")
 
 # Runs the console script as `nlpkit ARGS...` would (sys.argv[0] names the script), then reports on this process.
@@ -39,12 +37,6 @@ if "transformers" in sys.modules:
 print(json.dumps({"status": status, "torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules,
                   "registered": registered}))
 """
-
-
-def console_script() -> Path:
-    if not CONSOLE_SCRIPT.is_file():
-        pytest.skip(f"the nlpkit console script is not installed at {CONSOLE_SCRIPT} (pip install -e .)")
-    return CONSOLE_SCRIPT
 
 
 def child_env() -> dict[str, str]:
@@ -102,26 +94,6 @@ def test_a_user_error_ends_the_command_with_one_line_and_status_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"nlpkit predict: error: model folder not found: {missing}"]
-
-
-def saved_classifier(folder: Path):
-    """A tiny nlpkit text classifier saved with its tokenizer (the keys are the same before and after the renames)."""
-    from nlpkit.models.lstm_classifier import LSTMClassifierConfig, LSTMClassifierForSequenceClassification
-    from nlpkit.tokenization import train_tokenizer
-
-    tokenizer = train_tokenizer(["a great film", "a dull film"], kind="word", min_frequency=1)
-    config = LSTMClassifierConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=4,
-        pad_token_id=tokenizer.pad_token_id,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    torch.manual_seed(0)
-    model = LSTMClassifierForSequenceClassification(config).eval()
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return model, tokenizer
 
 
 def test_a_subcommand_registers_the_models_before_it_loads_one(tmp_path):

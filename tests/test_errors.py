@@ -19,8 +19,7 @@ import torch
 from nlpkit import cli
 from nlpkit.config import ConfigError
 from nlpkit.pretrained import check_weights
-from tests.helpers import REPO_ROOT
-from tests.test_cli import console_script, saved_classifier
+from tests.helpers import REPO_ROOT, console_script, saved_classifier
 
 LSTM_RECIPE = str(REPO_ROOT / "recipes" / "lstm_sentiment.py")
 BERT_RECIPE = str(REPO_ROOT / "recipes" / "bert_sentiment.py")

@@ -6,26 +6,14 @@ import json
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models
-from transformers import PreTrainedTokenizerFast, pipeline, set_seed
+from transformers import pipeline, set_seed
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.gpt import GPTConfig, GPTForCausalLM
 from nlpkit.models.gpt.modeling_gpt import attention_mask_for_sdpa
-from tests.helpers import last_json_line, overfit_losses, run_without_nlpkit
+from tests.helpers import CHARS, build_char_tokenizer, last_json_line, overfit_losses, run_without_nlpkit
 
-CHARS = list(" \nabcdefghijklmnopqrstuvwxyz.,!?")
 POSITION_TYPES = ["learned", "rotary"]
-
-
-def build_char_tokenizer() -> PreTrainedTokenizerFast:
-    """A character-level fast tokenizer (id 0 = <pad>, 1 = <unk>), left-padding for batched generation."""
-    vocab = {token: i for i, token in enumerate(["<pad>", "<unk>", *CHARS])}
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))  # no merges: one token per char
-    tokenizer.decoder = decoders.Fuse()  # join characters back without spaces
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", padding_side="left"
-    )
 
 
 def tiny_gpt(position_embedding_type: str = "learned", **overrides) -> GPTForCausalLM:

@@ -10,8 +10,7 @@ from transformers import AutoModelForCausalLM, pipeline, set_seed
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
-from tests.helpers import last_json_line, run_without_nlpkit
-from tests.test_gpt import CHARS, build_char_tokenizer
+from tests.helpers import CHARS, build_char_tokenizer, last_json_line, run_without_nlpkit
 
 
 def tiny_lstm(**overrides) -> LSTMForCausalLM:
