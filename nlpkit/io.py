@@ -51,19 +51,6 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def move_folder_contents(source: str | Path, destination: str | Path) -> None:
-    """Move every entry of ``source`` into ``destination`` (rename per entry: each file appears whole), then drop
-    ``source``."""
-    source, destination = Path(source), Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    for entry in source.iterdir():
-        target = destination / entry.name
-        if target.is_dir() and not entry.is_dir():
-            shutil.rmtree(target)
-        os.replace(entry, target)
-    source.rmdir()
-
-
 # ---- Swapping folders ----
 
 _AT_FDCWD = -100
