@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,13 @@ def render_model_card(
     hyperparameters: dict[str, Any],
     repo_id: str | None = None,
     remote_code: bool = False,
+    pipeline_files: Sequence[str] = (),
 ) -> str:
     """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, license, model-index).
-    ``remote_code``: the model's code ships beside its weights, so the usage examples pass trust_remote_code=True."""
+    ``remote_code``: the model's code ships beside its weights, so the usage examples pass trust_remote_code=True.
+    ``pipeline_files``: the files of the pipeline classes that ship beside the weights (see
+    :func:`custom_pipeline_files`); ``pipeline()`` builds them only with trust_remote_code=True, so the pipeline
+    example passes it."""
     eval_metrics = {key[len("eval_") :]: value for key, value in results.items() if key.startswith("eval_")}
     reported = {
         name: value
@@ -94,6 +99,7 @@ def render_model_card(
     )
     load_name = repo_id or LOCAL_FOLDER_ID
     trust = ", trust_remote_code=True" if remote_code else ""
+    trust_pipeline = ", trust_remote_code=True" if remote_code or pipeline_files else ""
     example = info.example_inputs[0] if info.example_inputs else "Hello world"
     lines = [
         "---",
@@ -125,7 +131,7 @@ def render_model_card(
         "```python",
         "from transformers import pipeline",
         "",
-        f'pipe = pipeline("{info.pipeline_tag}", model="{load_name}"{trust})',
+        f'pipe = pipeline("{info.pipeline_tag}", model="{load_name}"{trust_pipeline})',
         f"print(pipe({example!r}))",
         "```",
         "",
@@ -142,10 +148,25 @@ def render_model_card(
     if remote_code:
         lines += [
             "The architecture's code ships in this repository (`configuration_*.py`, `modeling_*.py`), so "
-            "`trust_remote_code=True` loads it without nlpkit installed; with nlpkit installed it is not needed.",
+            "`trust_remote_code=True` loads it without nlpkit installed; with nlpkit installed the model classes do "
+            "not need it.",
+            "",
+        ]
+    if pipeline_files:
+        files = ", ".join(f"`{name}`" for name in pipeline_files)
+        lines += [
+            f"The pipeline's code ships in this repository ({files}): `pipeline()` builds it only with "
+            "`trust_remote_code=True`, with or without nlpkit installed.",
             "",
         ]
     return "\n".join(lines)
+
+
+def custom_pipeline_files(config: Mapping[str, Any]) -> list[str]:
+    """The files of the pipeline classes that a saved ``config.json`` names in ``custom_pipelines``
+    (``"module.Class"`` -> ``module.py``), sorted."""
+    entries = (config.get("custom_pipelines") or {}).values()
+    return sorted({entry["impl"].rsplit(".", 1)[0] + ".py" for entry in entries if entry.get("impl")})
 
 
 def card_for_repo(text: str, repo_id: str) -> str:

@@ -35,7 +35,13 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import HubStrategy
 
-from nlpkit.cards import ModelCardInfo, card_hyperparameters, render_model_card, write_model_card
+from nlpkit.cards import (
+    ModelCardInfo,
+    card_hyperparameters,
+    custom_pipeline_files,
+    render_model_card,
+    write_model_card,
+)
 from nlpkit.checkpoints import (
     RunTotals,
     choose_checkpoint,
@@ -310,8 +316,11 @@ def train_and_save(
     trainer_class: type[Trainer] = Trainer,
     callbacks: Sequence[TrainerCallback] = (),
     loss_uses_num_items_in_batch: bool = False,
+    add_to_folder: Callable[[Path], None] | None = None,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Train, evaluate and write the whole output folder; returns the trainer and the results (``all_results.json``).
+
+    ``add_to_folder``: see :func:`save_outputs` (files that ship with the final model, such as a pipeline's code).
 
     ``loss_uses_num_items_in_batch``: whether the model's loss divides by the ``num_items_in_batch`` the Trainer passes
     (transformers' LM losses do). When it does not (classification heads), the Trainer must not pass it: under DDP it
@@ -362,7 +371,7 @@ def train_and_save(
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
     trainer.log_metrics("all", results)
     with folder.disk_full_errors():
-        save_outputs(trainer, run, card, results, folder=folder)
+        save_outputs(trainer, run, card, results, folder=folder, add_to_folder=add_to_folder)
     return trainer, results
 
 
@@ -389,11 +398,21 @@ def whole_run_results(trainer: Trainer) -> dict[str, Any]:
 
 
 def save_outputs(
-    trainer: Trainer, run: Run, card: ModelCardInfo, results: dict[str, Any], *, folder: OutputFolder | None = None
+    trainer: Trainer,
+    run: Run,
+    card: ModelCardInfo,
+    results: dict[str, Any],
+    *,
+    folder: OutputFolder | None = None,
+    add_to_folder: Callable[[Path], None] | None = None,
 ) -> None:
     """Write weights, tokenizer, config, results, run config, card and curves into a staging folder, swap it in for
     the output folder in one step (the run record, marked finished, last; see :mod:`nlpkit.output_folder`); then,
-    given a Hub target (``run.hub``), push the folder there (main process)."""
+    given a Hub target (``run.hub``), push the folder there (main process).
+
+    ``add_to_folder(staging)`` runs on the main process once the model, tokenizer and config are in the staging
+    folder, before the card is written: it adds what ships with the final model (never with checkpoints), such as a
+    pipeline's code and its ``custom_pipelines`` entry in ``config.json``, which the card's usage example follows."""
     output_dir = Path(trainer.args.output_dir)
     folder = folder or run.folder or OutputFolder(path=output_dir, is_main_process=trainer.is_world_process_zero())
     staging = folder.begin_final_save()
@@ -401,6 +420,8 @@ def save_outputs(
     if not trainer.is_world_process_zero():
         return
     (staging / "training_args.bin").unlink(missing_ok=True)  # run_config.yaml says the same, readably
+    if add_to_folder is not None:
+        add_to_folder(staging)
     atomic_write_json(staging / "all_results.json", results)
     atomic_write_json(staging / "trainer_state_log.json", trainer.state.log_history)
     atomic_write_text(staging / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))
@@ -409,14 +430,15 @@ def save_outputs(
     model_name = trainer.args.hub_model_id or output_dir.name
     hub = run.hub
     repo_id = hub.repo_id if hub is not None else None
-    remote_code = "auto_map" in json.loads((staging / "config.json").read_text())  # nlpkit's own architectures
+    config = json.loads((staging / "config.json").read_text())
     text = render_model_card(
         card,
         model_name=model_name,
         results=results,
         hyperparameters=hyperparameters,
         repo_id=repo_id,
-        remote_code=remote_code,
+        remote_code="auto_map" in config,  # nlpkit's own architectures
+        pipeline_files=custom_pipeline_files(config),
     )
     write_model_card(staging, text)
     folder.commit_final_save(train_steps=trainer.state.global_step)  # the folder now holds the finished run

@@ -38,7 +38,7 @@ import nlpkit  # noqa: F401  (registers nlpkit's architectures)
 from nlpkit import cli
 from nlpkit.config import ConfigError
 from nlpkit.hub import HubError, push_output_dir
-from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline
+from nlpkit.pipelines import TranslationPipeline
 from nlpkit.predict import token_classification_pipeline
 from nlpkit.training import TrainingArguments, start_run
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
@@ -394,7 +394,7 @@ def test_generative_round_trip(hub, generative_runs, loaded_without_nlpkit, fami
     # transformers 5 has no "translation" task of its own: the repo's code brings the pipeline (the remote process
     # builds it by name).
     if task == "translation":
-        piped = RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task=task)(texts)
+        piped = TranslationPipeline(model=model, tokenizer=tokenizer, task=task)(texts)
     else:
         piped = pipeline(task, model=model, tokenizer=tokenizer)(texts, **options)
     assert loaded["pipeline"] == json.loads(json.dumps(piped))

@@ -22,7 +22,8 @@ from transformers.modeling_outputs import BaseModelOutput
 
 import nlpkit  # noqa: F401  (registers the Auto classes)
 from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration, RNNSeq2SeqModel
-from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqTranslationPipeline, shift_tokens_right
+from nlpkit.models.rnn_seq2seq.modeling_rnn_seq2seq import shift_tokens_right
+from nlpkit.pipelines import TranslationPipeline, add_translation_pipeline
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 
 PAD, BOS, EOS = 0, 1, 2
@@ -226,7 +227,7 @@ def test_config_resolves_its_derived_sizes():
     assert (config.encoder_hidden_size, config.num_decoder_layers, config.attention_size) == (24, 3, 24)
     assert (config.decoder_vocab_size, config.decoder_start_token_id) == (50, 4)
     assert config.is_encoder_decoder is True
-    assert set(config.custom_pipelines) == {"translation", "text2text-generation"}
+    assert not hasattr(config, "custom_pipelines")  # the translation task ships the pipeline with the final model
     config = RNNSeq2SeqConfig(hidden_size=24, encoder_hidden_size=8, num_hidden_layers=2, num_decoder_layers=1)
     assert (config.encoder_hidden_size, config.num_hidden_layers, config.num_decoder_layers) == (8, 2, 1)
     model = RNNSeq2SeqForConditionalGeneration(config)
@@ -382,12 +383,13 @@ def test_translation_pipeline_on_a_saved_folder(translator, tmp_path):
     model, tokenizer, _ = translator
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
+    add_translation_pipeline(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"]["AutoModelForSeq2SeqLM"] == "modeling_rnn_seq2seq.RNNSeq2SeqForConditionalGeneration"
     translate = pipeline("translation", model=str(tmp_path), trust_remote_code=True)
     assert translate(PAIRS[0][0]) == [{"translation_text": PAIRS[0][1]}]
-    assert translate([s for s, _ in PAIRS], num_beams=2) == [[{"translation_text": t}] for _, t in PAIRS]
-    in_memory = RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task="translation")
+    assert translate([s for s, _ in PAIRS], num_beams=2) == [{"translation_text": t} for _, t in PAIRS]
+    in_memory = TranslationPipeline(model=model, tokenizer=tokenizer, task="translation")
     assert in_memory(PAIRS[1][0]) == [{"translation_text": PAIRS[1][1]}]
     generate = pipeline("text2text-generation", model=str(tmp_path), trust_remote_code=True)
     assert generate(PAIRS[2][0], max_new_tokens=2) == [{"generated_text": "two dogs"}]  # generation kwargs pass through
@@ -398,6 +400,7 @@ def test_remote_code_load_without_nlpkit(translator, tmp_path):
     folder = tmp_path / "model"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    add_translation_pipeline(folder)
     sources = [s for s, _ in PAIRS]
     batch = tokenizer(sources, text_target=[t for _, t in PAIRS], padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -420,7 +423,7 @@ def test_remote_code_load_without_nlpkit(translator, tmp_path):
                                max_new_tokens=10)
         translations = pipeline("translation", model=folder, trust_remote_code=True)({sources!r})
         print(json.dumps({{"class": type(model).__module__, "logits": logits.tolist(), "beams": beams.tolist(),
-                          "translations": [t[0]["translation_text"] for t in translations]}}))
+                          "translations": [t["translation_text"] for t in translations]}}))
         """,
         tmp_path,
     )

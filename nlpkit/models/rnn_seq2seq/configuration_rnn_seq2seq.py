@@ -6,11 +6,6 @@ from typing import Literal
 
 from transformers import PreTrainedConfig
 
-# transformers 5 removed its translation / text2text pipelines; a saved config points those task names at the
-# pipeline shipped in the modeling file, so `pipeline("translation", model=folder, trust_remote_code=True)` works.
-PIPELINE_TASKS = ("translation", "text2text-generation")
-PIPELINE_IMPL = "modeling_rnn_seq2seq.RNNSeq2SeqTranslationPipeline"
-
 
 def check_choices(config: PreTrainedConfig, *names: str) -> None:
     """Raise a ValueError if a field named in `names` holds a value outside the choices of its `Literal` annotation."""
@@ -93,13 +88,6 @@ class RNNSeq2SeqConfig(PreTrainedConfig):
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault(
-            "custom_pipelines",
-            {
-                task: {"impl": PIPELINE_IMPL, "pt": ["AutoModelForSeq2SeqLM"], "tf": [], "type": "text"}
-                for task in PIPELINE_TASKS
-            },
-        )
         super().__post_init__(**kwargs)  # also resolves the old names passed as keywords
         if self.decoder_vocab_size is None:
             self.decoder_vocab_size = self.vocab_size

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers import GenerationConfig, GenerationMixin, Pipeline, PreTrainedModel
+from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 
@@ -404,40 +404,9 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         return cache.index_select(beam_idx)
 
 
-class RNNSeq2SeqTranslationPipeline(Pipeline):
-    """Text in, generated text out; built by `pipeline("translation", model=folder, trust_remote_code=True)` (or
-    `"text2text-generation"`) through the `custom_pipelines` entry of the saved config. For a model object in memory:
-    `RNNSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, task="translation")`."""
-
-    _pipeline_calls_generate = True
-    _load_processor = False
-    _load_image_processor = False
-    _load_feature_extractor = False
-    _load_tokenizer = True
-    _default_generation_config = GenerationConfig(max_new_tokens=128)
-
-    def _sanitize_parameters(self, skip_special_tokens: bool = True, **generate_kwargs):
-        return {}, generate_kwargs, {"skip_special_tokens": skip_special_tokens}
-
-    def preprocess(self, text: str) -> dict[str, torch.Tensor]:
-        encoded = self.tokenizer(text, return_tensors="pt")
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-
-    def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs) -> dict[str, torch.Tensor]:
-        return {"output_ids": self.model.generate(**model_inputs, **self._prepare_generate_kwargs(generate_kwargs))}
-
-    def postprocess(self, model_outputs: dict[str, torch.Tensor], skip_special_tokens: bool = True) -> list[dict]:
-        key = "translation_text" if self.task.startswith("translation") else "generated_text"
-        return [
-            {key: self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)}
-            for ids in model_outputs["output_ids"]
-        ]
-
-
 __all__ = [
     "RNNSeq2SeqEncoder",
     "RNNSeq2SeqForConditionalGeneration",
     "RNNSeq2SeqModel",
     "RNNSeq2SeqPreTrainedModel",
-    "RNNSeq2SeqTranslationPipeline",
 ]
