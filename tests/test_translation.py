@@ -15,7 +15,7 @@ from nlpkit.metrics import load_metric
 from nlpkit.tasks import translation
 from nlpkit.tasks.translation import HEATMAP_FILE, SAMPLES_FILE, from_scratch
 from nlpkit.training import Run, Seq2SeqTrainingArguments
-from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, run_without_nlpkit
+from tests.helpers import REPO_ROOT, build_char_tokenizer, last_json_line, launch_recipe, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
 TINY = [
@@ -40,9 +40,10 @@ def quickstart(tmp_path_factory):
 def test_quickstart_writes_the_whole_output_folder(quickstart):
     output_dir, result = quickstart
     for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "all_results.json",
-                 "modeling_rnn_seq2seq.py", "README.md", "loss_curves.png", "checkpoint-4", SAMPLES_FILE,
-                 HEATMAP_FILE):  # fmt: skip
+                 "modeling_rnn_seq2seq.py", "translation_pipeline.py", "README.md", "loss_curves.png", "checkpoint-4",
+                 SAMPLES_FILE, HEATMAP_FILE):  # fmt: skip
         assert (output_dir / name).exists(), name
+    assert not (output_dir / "checkpoint-4" / "translation_pipeline.py").exists()  # the final model ships it
     assert not (output_dir / "tokenizer").exists()  # the run's tokenizer lives at the top level only
     results = json.loads((output_dir / "all_results.json").read_text())
     assert {"eval_bleu", "eval_chrf", "eval_loss", "train_loss"} <= results.keys()
@@ -91,12 +92,12 @@ print(json.dumps({{"direct": tokenizer.batch_decode(ids, skip_special_tokens=Tru
     assert loaded["direct"] == loaded["pipeline"] == expected
 
 
-def test_marian_and_bart_from_scratch_train_a_few_steps(tmp_path):
+def test_the_transformer_marian_and_bart_from_scratch_train_a_few_steps(tmp_path):
     from recipes.translation import main  # in-process: one more launch would only repeat the quickstart's
 
-    for model_type in ("marian", "bart"):
-        output_dir = tmp_path / model_type
-        results = main([*TINY, "--model", model_type, "--d_model", "32", "--encoder_layers", "1", "--decoder_layers",
+    for model, model_type in (("transformer", "m2m_100"), ("marian", "marian"), ("bart", "bart")):
+        output_dir = tmp_path / model
+        results = main([*TINY, "--model", model, "--d_model", "32", "--encoder_layers", "1", "--decoder_layers",
                         "1", "--encoder_attention_heads", "2", "--decoder_attention_heads", "2", "--encoder_ffn_dim",
                         "32", "--decoder_ffn_dim", "32", "--max_steps", "2", "--output_dir", str(output_dir),
                         "--save_strategy", "no", "--eval_strategy", "no"])  # fmt: skip
@@ -104,6 +105,26 @@ def test_marian_and_bart_from_scratch_train_a_few_steps(tmp_path):
         config = json.loads((output_dir / "config.json").read_text())
         assert (config["model_type"], config["d_model"], config["encoder_layers"]) == (model_type, 32, 1)
         assert (output_dir / HEATMAP_FILE).is_file() and (output_dir / SAMPLES_FILE).is_file()
+
+
+def test_the_collator_gives_decoder_inputs_to_models_that_cannot_shift_labels_themselves():
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+    from nlpkit.tasks.translation import Seq2SeqCollator
+
+    tokenizer = build_char_tokenizer()
+    tokenizer.padding_side = "right"
+    config = M2M100Config(vocab_size=len(tokenizer), d_model=8, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=1, decoder_attention_heads=1, encoder_ffn_dim=8, decoder_ffn_dim=8,
+                          pad_token_id=tokenizer.pad_token_id, decoder_start_token_id=5)  # fmt: skip
+    model = M2M100ForConditionalGeneration(config)
+    assert not hasattr(model, "prepare_decoder_input_ids_from_labels")  # label smoothing pops the labels: no shift
+    batch = Seq2SeqCollator(tokenizer, model=model, label_pad_token_id=-100)(
+        [{"input_ids": [7, 8], "labels": [9, 10, 11]}, {"input_ids": [7], "labels": [12]}]
+    )
+    pad = tokenizer.pad_token_id
+    assert batch["labels"].tolist() == [[9, 10, 11], [12, -100, -100]]
+    assert batch["decoder_input_ids"].tolist() == [[5, 9, 10], [5, 12, pad]]
 
 
 # --- data ---
@@ -202,13 +223,9 @@ def test_sacrebleu_module_matches_sacrebleu():
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "recipes" / "configs" / "translation").glob("*.yaml")))
 def test_every_config_parses(config, monkeypatch):
     from nlpkit.config import parse_args
-    from recipes.translation import DEFAULTS, QUICKSTART
+    from recipes.translation import ARGUMENTS, DEFAULTS, QUICKSTART
 
     monkeypatch.setenv("NLPKIT_SHARED_DATA", "/data")
-    parsed = parse_args(
-        [from_scratch.Arguments, translation.Arguments, Seq2SeqTrainingArguments],
-        ["--config", str(config)],
-        default_config=QUICKSTART,
-        defaults=DEFAULTS,
-    )
-    assert parsed.args[1].source_lang != parsed.args[1].target_lang
+    parsed = parse_args(ARGUMENTS, ["--config", str(config)], default_config=QUICKSTART, defaults=DEFAULTS)
+    data_args = parsed.args[ARGUMENTS.index(translation.Arguments)]
+    assert data_args.source_lang != data_args.target_lang

@@ -21,6 +21,7 @@ from nlpkit.data.loading import RawData, encode_splits
 from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
+from nlpkit.pipelines import add_translation_pipeline
 from nlpkit.tasks import CardDefaults, ModelSetup, load_task_data, model_card, on_main_process_first
 from nlpkit.training import Run, train_and_save
 
@@ -40,6 +41,13 @@ class Arguments(TranslationDataArguments):
     num_sample_translations: int = field(
         default=20, metadata={"help": "Validation sentences translated into sample_translations.tsv at the end."}
     )
+    source_prefix: str | None = field(
+        default=None,
+        metadata={
+            "help": "Text put before every source sentence, for T5-style models that read the task from the input "
+            "('translate English to German: '); saved as config.prefix, which the translation pipeline prepends."
+        },
+    )
 
 
 # Seq2SeqTrainingArguments defaults of translation recipes (a recipe or its YAML file overrides them).
@@ -58,14 +66,35 @@ DEFAULTS: dict[str, Any] = {
 CARD = CardDefaults("translation", "AutoModelForSeq2SeqLM", "Translation")
 
 
+class Seq2SeqCollator(DataCollatorForSeq2Seq):
+    """``DataCollatorForSeq2Seq`` that gives every model its ``decoder_input_ids``: the labels shifted right after
+    ``decoder_start_token_id``. transformers' collator only adds them for models with
+    ``prepare_decoder_input_ids_from_labels`` (Marian, BART, T5...), and the Trainer's label smoothing takes the
+    labels out of the batch before the forward pass, so a model without that method (M2M100, NLLB) would get none."""
+
+    def __call__(self, features: list[dict], return_tensors: str | None = None) -> dict:
+        batch = super().__call__(features, return_tensors)
+        if "labels" in batch and "decoder_input_ids" not in batch:
+            labels = batch["labels"]
+            config = self.model.config
+            shifted = labels.new_full(labels.shape, config.decoder_start_token_id)
+            shifted[:, 1:] = labels[:, :-1]
+            batch["decoder_input_ids"] = shifted.masked_fill(shifted == self.label_pad_token_id, config.pad_token_id)
+        return batch
+
+
 def load_data(run: Run) -> RawData:
     return load_task_data(run, Arguments, load_translation_data)
 
 
 def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Arguments) -> dict:
+    """Model inputs (``source_prefix`` + source) and labels of every split; a multilingual tokenizer adds the language
+    codes it was set to (``src_lang``/``tgt_lang``)."""
+    prefix = args.source_prefix or ""
+
     def encode(batch: dict[str, list[str]]) -> dict:
         return tokenizer(
-            batch[SOURCE],
+            [prefix + text for text in batch[SOURCE]],
             text_target=batch[TARGET],
             max_length=args.max_source_length,
             max_target_length=args.max_target_length,
@@ -162,10 +191,11 @@ def train(run: Run, data: RawData, setup: ModelSetup) -> dict[str, Any]:
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         test_dataset=tokenized.get("test"),
-        data_collator=setup.collator or DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=setup.collator or Seq2SeqCollator(tokenizer, model=model, label_pad_token_id=-100),
         compute_metrics=bleu_and_chrf(tokenizer),
         card=model_card(CARD, run, setup, validation[:3][SOURCE]),
         trainer_class=Seq2SeqTrainer,
+        add_to_folder=add_translation_pipeline,  # transformers 5 has no translation pipeline: ship nlpkit's
     )
     if trainer.is_world_process_zero():
         write_samples(
@@ -186,13 +216,14 @@ def write_samples(
     count = min(args.num_sample_translations, len(validation))
     first = validation[:count]
     sources, references = first[SOURCE], first[TARGET]
-    hypotheses = translate(model, tokenizer, sources, batch_size=batch_size)
+    inputs = [(args.source_prefix or "") + text for text in sources]  # what the model was trained on
+    hypotheses = translate(model, tokenizer, inputs, batch_size=batch_size)
     lines = ["source\treference\ttranslation"] + [
         "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
     ]
     atomic_write_text(output_dir / SAMPLES_FILE, "\n".join(lines) + "\n")
     if sources:
-        plot_attention(model, tokenizer, sources[0], output_dir / HEATMAP_FILE)
+        plot_attention(model, tokenizer, inputs[0], output_dir / HEATMAP_FILE)
     shown = "\n".join(
         f"  {s}\n  -> {h}\n  (reference: {r})" for s, r, h in list(zip(sources, references, hypotheses))[:5]
     )

@@ -1,12 +1,14 @@
 """Translation models trained from scratch with a joint BPE tokenizer trained on both sides of the training pairs:
-nlpkit's RNN encoder-decoder with attention (``model: rnn_seq2seq``), or a transformers Marian / BART
-(``model: marian`` / ``bart``) sized for a small corpus."""
+nlpkit's RNN encoder-decoder with attention (``model: rnn_seq2seq``), or a transformers encoder-decoder sized for a
+small corpus: a pre-norm Transformer (``model: transformer``, transformers' M2M100 architecture), Marian or BART
+(``model: marian`` / ``bart``, post-norm). Each is a stock transformers class, so tools that convert transformers
+models (ONNX export, CTranslate2, ...) take the result as they take a Hub checkpoint."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import AutoModelForSeq2SeqLM, BartConfig, MarianConfig
+from transformers import AutoModelForSeq2SeqLM, BartConfig, M2M100Config, MarianConfig
 
 from nlpkit.config import model_arguments
 from nlpkit.data.loading import RawData
@@ -27,7 +29,7 @@ class TokenizerArguments:
 
 
 # A transformer the size of the small published Multi30k / IWSLT models (3+3 layers, width 256, 4 heads, FFN 1024),
-# not transformers' defaults (Marian's are opus-mt's 12+12 layers of width 1024).
+# not transformers' defaults (M2M100's and Marian's are 12+12 layers of width 1024).
 SMALL_TRANSFORMER = {
     "d_model": 256,
     "encoder_layers": 3,
@@ -37,16 +39,23 @@ SMALL_TRANSFORMER = {
     "encoder_ffn_dim": 1024,
     "decoder_ffn_dim": 1024,
 }
+# `model: transformer` is fairseq's transformer with pre-norm (normalize_before), which transformers ships as M2M100:
+# pre-norm trains at a high learning rate after a short warmup, so it learns in the few thousand steps of a CPU
+# budget. M2M100 drops whole layers at random (layerdrop 0.05) by default, which only pays off in deep models.
+PRE_NORM_TRANSFORMER = {**SMALL_TRANSFORMER, "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0}
+# Marian (post-norm) leaves its embeddings unscaled by default: initialised with std 0.02, they are drowned by the
+# sinusoidal positions (amplitude 1) they are added to. The Transformer paper and opus-mt scale them by sqrt(d_model).
+SMALL_MARIAN = {**SMALL_TRANSFORMER, "scale_embedding": True}
 
 Arguments = model_arguments(
     "TranslationModelArguments",
-    {"rnn_seq2seq": RNNSeq2SeqConfig, "marian": MarianConfig, "bart": BartConfig},
+    {"rnn_seq2seq": RNNSeq2SeqConfig, "transformer": M2M100Config, "marian": MarianConfig, "bart": BartConfig},
     base=TokenizerArguments,
     exclude=(
         "vocab_size", "decoder_vocab_size", "share_embeddings", "max_position_embeddings", "pad_token_id",
         "bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_eos_token_id", "is_decoder", "use_cache",
     ),
-    defaults={"marian": SMALL_TRANSFORMER, "bart": SMALL_TRANSFORMER},
+    defaults={"transformer": PRE_NORM_TRANSFORMER, "marian": SMALL_MARIAN, "bart": SMALL_TRANSFORMER},
     choice_help="Architecture trained from scratch.",
 )  # fmt: skip
 
