@@ -6,12 +6,12 @@ import importlib
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from nlpkit.config import ConfigError
+from nlpkit.config import ConfigError, read_yaml_config
 
 logger = logging.getLogger("nlpkit")
 
@@ -274,3 +274,36 @@ def load_pretrained_with_labels(
 def hub_id(name_or_path: str) -> str | None:
     """``name_or_path`` when it names a Hub model (what a card's ``base_model`` may say), None for a local folder."""
     return None if Path(name_or_path).expanduser().exists() else name_or_path
+
+
+def fine_tuning_command(argv: Sequence[str]) -> bool:
+    """Whether a recipe's command line names a pretrained model (``--model_name_or_path``) and no ``--config``: the
+    recipe then reads its quickstart's data (:func:`data_settings`) with fine-tuning defaults, not the quickstart's
+    from-scratch model and learning rate."""
+    flags = {item.split("=", 1)[0] for item in argv if item.startswith("--")}
+    return "--model_name_or_path" in flags and "--config" not in flags
+
+
+def data_settings(config_file: str | Path, data_class: type) -> dict[str, Any]:
+    """The keys of ``config_file`` that ``data_class`` declares: a quickstart's data, without its model or training."""
+    names = {item.name for item in fields(data_class)}
+    return {key: value for key, value in read_yaml_config(config_file).items() if key in names}
+
+
+def check_model_keys(
+    explicit: Mapping[str, Any], *, fine_tuning: bool, from_scratch: type, fine_tuning_keys: Iterable[str]
+) -> None:
+    """ConfigError naming the first key set (config file or command line) for the other way of getting a model: a
+    field of the from-scratch model arguments ``from_scratch`` beside ``model_name_or_path``, or one of
+    ``fine_tuning_keys`` without it."""
+    if fine_tuning:
+        clash = sorted({item.name for item in fields(from_scratch)} & explicit.keys())
+        if clash:
+            raise ConfigError(
+                f"'{clash[0]}' is a setting of the models trained from scratch; model_name_or_path fine-tunes a "
+                "pretrained model with its own architecture and tokenizer (remove one of the two)"
+            )
+        return
+    clash = sorted(key for key in set(fine_tuning_keys) & explicit.keys() if explicit[key] is not None)
+    if clash:
+        raise ConfigError(f"'{clash[0]}' is for fine-tuning a pretrained model: set model_name_or_path, or remove it")

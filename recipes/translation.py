@@ -1,37 +1,55 @@
-"""Train a translation model from scratch: the RNN encoder-decoder with attention, or a small Marian/BART transformer.
+"""Translation: a model trained from scratch (RNN encoder-decoder with attention, a small pre-norm Transformer,
+Marian or BART), or a pretrained seq2seq model (opus-mt, T5, mBART, M2M100, NLLB...) fine-tuned with its own tokenizer.
 
     accelerate launch recipes/translation.py                     # offline quickstart: English->French sample pairs
     NLPKIT_SHARED_DATA=/path/to/datasets accelerate launch recipes/translation.py \
         --config recipes/configs/translation/multi30k_de_en.yaml    # Multi30k German->English from local files
+    ... --config recipes/configs/translation/multi30k_transformer.yaml   # the same with a Transformer
     accelerate launch recipes/translation.py --config recipes/configs/translation/multi30k_hub.yaml
+    accelerate launch recipes/translation.py --model_name_or_path Helsinki-NLP/opus-mt-en-fr   # fine-tune on the pairs
+    accelerate launch recipes/translation.py --config recipes/configs/translation/t5_small_en_de.yaml
 
-The output folder holds the model, its joint BPE tokenizer, generation config, BLEU/chrF results,
-sample_translations.tsv and attention_heatmap.png. The model's settings are the fields of `RNNSeq2SeqConfig`, or of
-transformers' `MarianConfig`/`BartConfig` with `--model marian`/`bart` (`--d_model 256 --encoder_layers 3`). Any
-config key can be overridden on the command line; `--help` lists them.
+From scratch, the model's settings are the fields of `RNNSeq2SeqConfig`, or of transformers' `M2M100Config` (pre-norm),
+`MarianConfig` or `BartConfig` with `--model transformer`/`marian`/`bart` (`--d_model 256 --encoder_layers 3`), and a
+joint BPE tokenizer is trained.
+`--model_name_or_path` (a Hub id or a local folder) fine-tunes that model instead (from-scratch keys are refused
+beside it); without `--config` it reads the quickstart's pairs. `--source_prefix "translate English to German: "`
+prefixes T5's inputs; `--source_lang_code`/`--target_lang_code` name the codes of multilingual tokenizers (en_XX,
+eng_Latn). The output folder holds the model, tokenizer, generation config, BLEU/chrF results,
+sample_translations.tsv and attention_heatmap.png. Any config key can be overridden; `--help` lists them.
 """
 
+import sys
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
+from nlpkit.pretrained import check_model_keys, data_settings, fine_tuning_command
 from nlpkit.tasks import translation
-from nlpkit.tasks.translation import from_scratch
+from nlpkit.tasks.translation import from_scratch, pretrained
 from nlpkit.training import Seq2SeqTrainingArguments, start_run
 
 QUICKSTART = Path(__file__).resolve().parent / "configs" / "translation" / "quickstart.yaml"
 
 DEFAULTS = {**translation.DEFAULTS, "output_dir": "outputs/translation", "learning_rate": 1e-3, "num_train_epochs": 10}
+FINE_TUNING = {**pretrained.DEFAULTS, "output_dir": "outputs/translation_finetuned"}
+ARGUMENTS = [from_scratch.Arguments, pretrained.Arguments, translation.Arguments, Seq2SeqTrainingArguments]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    run = start_run(
-        [from_scratch.Arguments, translation.Arguments, Seq2SeqTrainingArguments],
-        argv,
-        default_config=QUICKSTART,
-        defaults=DEFAULTS,
-    )
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if fine_tuning_command(argv):  # the quickstart's pairs, not its from-scratch model and learning rate
+        config, defaults = None, {**FINE_TUNING, **data_settings(QUICKSTART, translation.Arguments)}
+    else:
+        config, defaults = QUICKSTART, DEFAULTS
+    run = start_run(ARGUMENTS, argv, default_config=config, defaults=defaults)
+    fine_tuning = run.get(pretrained.Arguments).model_name_or_path is not None
+    check_model_keys(
+        run.explicit, fine_tuning=fine_tuning, from_scratch=from_scratch.Arguments,
+        fine_tuning_keys=pretrained.FINE_TUNING_KEYS,
+    )  # fmt: skip
     data = translation.load_data(run)
-    setup = from_scratch.build(run, data)  # joint BPE tokenizer + RNNSeq2SeqConfig / MarianConfig / BartConfig model
+    # The pretrained model and its own tokenizer, or a joint BPE tokenizer + RNNSeq2Seq / Marian / BART from scratch
+    setup = (pretrained if fine_tuning else from_scratch).build(run, data)
     return translation.train(run, data, setup)
 
 

@@ -86,6 +86,7 @@ def generation_config_for(
         do_sample=True,
         temperature=args.generation_temperature,
         top_k=args.generation_top_k,
+        bos_token_id=tokenizer.bos_token_id,  # left unset, the Trainer sets it from the tokenizer with a warning
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )

@@ -1,0 +1,122 @@
+"""Fine-tuning a pretrained causal LM with the text-generation recipe: a tiny randomly initialised GPT-2 with a
+byte-level BPE GPT2Tokenizer trained on the sample prose stands in for openai-community/gpt2 (nothing is downloaded)."""
+
+import json
+import runpy
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+from nlpkit.config import ConfigError, parse_args
+from nlpkit.data.language_modeling import LanguageModelingDataArguments, build_blocks, load_text
+from nlpkit.tasks.language_modeling import SAMPLES_FILE
+from tests.helpers import REPO_ROOT
+
+RECIPE = str(REPO_ROOT / "recipes" / "text_generation.py")
+PROSE = REPO_ROOT / "nlpkit" / "resources" / "text" / "sample.txt"
+CONTEXT = 64  # the tiny GPT-2's n_positions
+TINY_RUN = [
+    "--block_size", "32", "--max_steps", "3", "--max_train_samples", "24", "--max_eval_samples", "4",
+    "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--eval_strategy", "steps",
+    "--eval_steps", "3", "--save_strategy", "no", "--logging_steps", "1", "--sample_temperatures", "1.0",
+    "--sample_max_new_tokens", "5", "--generation_max_new_tokens", "5",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gpt2_folder(tmp_path_factory):
+    """A tiny GPT-2 (1 layer, width 16) and a GPT2Tokenizer of 300 byte-level BPE tokens, saved as a Hub folder."""
+    folder = tmp_path_factory.mktemp("gpt2")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator([PROSE.read_text(encoding="utf-8")], trainer)
+    learned = json.loads(bpe.to_str())["model"]
+    tokenizer = GPT2Tokenizer(vocab=learned["vocab"], merges=[tuple(merge) for merge in learned["merges"]])
+    end = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=end, eos_token_id=end)  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def recipe_main():
+    return runpy.run_path(RECIPE)["main"]
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(recipe_main, gpt2_folder, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("fine_tuned") / "out"
+    results = recipe_main(["--model_name_or_path", str(gpt2_folder), "--output_dir", str(output_dir), *TINY_RUN])
+    return output_dir, results
+
+
+def test_a_pretrained_gpt2_is_fine_tuned_on_the_quickstart_text_and_saved(fine_tuned):
+    output_dir, results = fine_tuned
+    assert results["train_steps"] == 3 and {"eval_loss", "eval_perplexity", "eval_bits_per_character"} <= results.keys()
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["model_type"] == "gpt2" and "auto_map" not in config
+    samples = [json.loads(line) for line in (output_dir / SAMPLES_FILE).read_text().splitlines()]
+    assert {(sample["step"], sample["temperature"]) for sample in samples} == {(3, 1.0)}  # after each evaluation
+    assert "text-generation" in (output_dir / "README.md").read_text()
+
+
+def test_the_saved_folder_reloads_and_generates_with_the_eos_as_padding(fine_tuned, gpt2_folder):
+    output_dir, _ = fine_tuned
+    model = AutoModelForCausalLM.from_pretrained(output_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    assert tokenizer.pad_token == tokenizer.eos_token == "<|endoftext|>"  # GPT-2 has no pad token of its own
+    generation = json.loads((output_dir / "generation_config.json").read_text())
+    assert generation["max_new_tokens"] == 5 and generation["pad_token_id"] == tokenizer.eos_token_id
+    inputs = tokenizer(["The sea", "It was a"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        generated = model.generate(**inputs, do_sample=False)
+    assert generated.shape == (2, inputs["input_ids"].shape[1] + 5)
+    base = AutoModelForCausalLM.from_pretrained(gpt2_folder).state_dict()["transformer.wte.weight"]
+    assert not torch.equal(model.state_dict()["transformer.wte.weight"], base)  # fine-tuned, not copied
+
+
+def test_the_text_is_concatenated_and_cut_into_blocks_of_block_size_tokens(gpt2_folder):
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_folder)
+    args = LanguageModelingDataArguments(train_file=str(PROSE), block_size=32)
+    text = load_text(args)
+    blocks = build_blocks(text, tokenizer, args)
+    rows = blocks.train["input_ids"]
+    assert {len(row) for row in rows} == {32} and blocks.train["labels"] == rows  # the model shifts the labels
+    joined = [token for row in rows for token in row]
+    assert tokenizer.decode(joined) == text.train[: len(tokenizer.decode(joined))]  # no text lost between blocks
+    assert len(blocks.train) == len(tokenizer(text.train)["input_ids"]) // 32
+
+
+def test_a_block_longer_than_the_models_context_is_refused(recipe_main, gpt2_folder, tmp_path):
+    with pytest.raises(ConfigError, match=f"block_size: 128 tokens is more than .* sees at once \\({CONTEXT}\\)"):
+        recipe_main(["--model_name_or_path", str(gpt2_folder), "--output_dir", str(tmp_path / "out"),
+                     "--block_size", "128", "--max_train_samples", "4"])  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [["--model", "lstm"], ["--num_hidden_layers", "2"], ["--tokenizer_kind", "char"]])
+def test_from_scratch_settings_beside_a_pretrained_model_are_refused(recipe_main, gpt2_folder, tmp_path, extra):
+    key = extra[0][2:]
+    with pytest.raises(ConfigError, match=f"'{key}' is a setting of the models trained from scratch"):
+        recipe_main(["--model_name_or_path", str(gpt2_folder), "--output_dir", str(tmp_path / "out"), *extra])
+
+
+def test_freezing_embeddings_without_a_pretrained_model_is_refused(recipe_main, tmp_path):
+    with pytest.raises(ConfigError, match="'freeze_embeddings' is for fine-tuning a pretrained model"):
+        recipe_main(["--freeze_embeddings", "true", "--output_dir", str(tmp_path / "out")])
+
+
+def test_the_gpt2_shakespeare_config_parses_with_its_hub_id():
+    recipe = runpy.run_path(RECIPE)
+    config = REPO_ROOT / "recipes" / "configs" / "text_generation" / "gpt2_shakespeare.yaml"
+    parsed = parse_args(recipe["ARGUMENTS"], ["--config", str(config)], defaults=recipe["DEFAULTS"])
+    _, pretrained_args, data_args, training_args = parsed.args
+    assert pretrained_args.model_name_or_path == "openai-community/gpt2" and data_args.block_size == 256
+    assert data_args.train_file.startswith("$NLPKIT_SHARED_DATA/") and training_args.learning_rate < 1e-4
+    assert not {"model", "tokenizer_kind", "hidden_size", "num_hidden_layers"} & parsed.explicit.keys()
