@@ -1,7 +1,7 @@
 """Multi30k German->English: nlpkit's RNN and Transformer recipes under a time budget, and the tutorial model's speed.
 
     python benchmarks/translation.py --data ../shared/datasets/multi30k [--budget_minutes 30] \
-        [--transformer_budget_minutes 30] [--tutorial_batches 20] [--only tutorial rnn transformer]
+        [--transformer_budget_minutes 30] [--tutorial_batches 20] [--only tutorial rnn transformer] [--log FILE]
 
 Prints one JSON line per system, then a comparison line. Each system runs in its own subprocess, one after the
 other, so none competes with another for the CPU; every line records the 1-minute load average before and after it
@@ -13,10 +13,13 @@ ran (the CPU may be shared: speeds are only comparable at similar load).
   Speed only: it is not trained to convergence here.
 - `rnn`: `recipes/translation.py --config recipes/configs/translation/multi30k_de_en.yaml`, training capped at
   `--budget_minutes` through the recipe's `--max_train_minutes`.
-- `transformer`: the same with `multi30k_marian.yaml` (small Marian from scratch), `--transformer_budget_minutes`.
+- `transformer`: the same with `multi30k_transformer.yaml` (small pre-norm Transformer from scratch),
+  `--transformer_budget_minutes`.
 
-The recipe runs with its config as it stands, except that it neither evaluates nor checkpoints during training
-(`--eval_strategy no --save_strategy no`), so the budget is all training. Figures for the recipe systems:
+The recipe runs with its config as it stands (its epochs, or `--epochs`, within the budget), except that it does not
+checkpoint (`--save_strategy no`) and its evaluation after each epoch is the validation loss only
+(`--prediction_loss_only`: a forward pass, no generation), so nearly all of the budget is training. Figures for the
+recipe systems:
 
 - `train_target_tokens_per_second`: target tokens trained on / the Trainer's `train_runtime` (wall seconds of the
   training loop). Target tokens are the non-pad label tokens, `</s>` included (the tutorial count: tokens after
@@ -25,7 +28,9 @@ The recipe runs with its config as it stands, except that it neither evaluates n
   vocabulary), the tutorial's are words, so the comparison line also gives the ratio in sentences/s.
 - `validation_bleu_greedy` / `validation_bleu_beam5` (and chrF): sacrebleu corpus BLEU of the detokenized output of
   the model saved in the output folder (loaded back with `from_pretrained`) against the raw reference lines of the
-  whole validation set. `recipe_eval_bleu` is the recipe's own evaluation (the config's beams, decoded references).
+  whole validation set.
+- `eval_loss_curve` ([epoch, validation loss] after each epoch and at the end), `best_eval_loss`, `final_eval_loss`,
+  and `train_loss_curve` ([epoch, mean training loss of the last logging window], about 20 points).
 - `decode_sentences_per_second_greedy` / `_beam5`: validation sentences translated per second by batched
   `generate()` (`--decode_batch_size`, in file order, max length 64), after one untimed warm-up batch.
 
@@ -50,9 +55,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 SYSTEMS = ("tutorial", "rnn", "transformer")
-CONFIGS = {"rnn": "multi30k_de_en.yaml", "transformer": "multi30k_marian.yaml"}
+CONFIGS = {"rnn": "multi30k_de_en.yaml", "transformer": "multi30k_transformer.yaml"}
 SOURCE_LANG, TARGET_LANG = "de", "en"
 BLEU_TARGET, SPEEDUP_TARGET = 25.0, 10.0
+TRANSFORMER_BLEU_TARGET = 38.0
 
 
 def load_average() -> float:
@@ -131,11 +137,15 @@ def run_recipe(kind: str, args: argparse.Namespace, output_dir: Path) -> dict:
         "--resume_from_checkpoint", "none",
         "--max_train_minutes", str(budget),
         "--max_train_clock", args.budget_clock,
-        "--eval_strategy", "no",
+        "--eval_strategy", "epoch",  # validation loss only (cheap): the loss curves, no generation
+        "--prediction_loss_only", "true",
+        "--metric_for_best_model", "loss",
         "--save_strategy", "no",
         "--disable_tqdm", "true",
         "--num_sample_translations", "5",
     ]  # fmt: skip
+    if args.epochs:  # the budget still ends training first if they do not fit
+        argv += ["--num_train_epochs", str(args.epochs)]
     if args.max_eval_sentences:
         argv += ["--max_eval_samples", str(args.max_eval_sentences)]
     main = runpy.run_path(str(REPO_ROOT / "recipes" / "translation.py"))["main"]
@@ -147,6 +157,13 @@ def run_recipe(kind: str, args: argparse.Namespace, output_dir: Path) -> dict:
         output_dir, read_lines(args.data / f"train.{TARGET_LANG}"), max_target_length, results
     )
     pairs_trained = results["train_steps"] * results["train_global_batch_size"]
+    log = json.loads((output_dir / "trainer_state_log.json").read_text())
+    eval_curve = []
+    for entry in log:  # the evaluation after training repeats the last epoch's when training ended on one
+        point = [round(entry["epoch"], 2), round(entry["eval_loss"], 4)] if "eval_loss" in entry else None
+        if point and point not in eval_curve[-1:]:
+            eval_curve.append(point)
+    train_curve = [[round(entry["epoch"], 2), round(entry["loss"], 4)] for entry in log if "loss" in entry]
 
     model = AutoModelForSeq2SeqLM.from_pretrained(str(output_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(output_dir))
@@ -162,7 +179,6 @@ def run_recipe(kind: str, args: argparse.Namespace, output_dir: Path) -> dict:
         "validation_bleu_beam5": beam5["bleu"],
         "validation_chrf_greedy": greedy["chrf"],
         "validation_chrf_beam5": beam5["chrf"],
-        "recipe_eval_bleu": round(results["eval_bleu"], 2),
         "validation_sentences": len(sources),
         "train_target_tokens_per_second": round(tokens / results["train_runtime"], 1),
         "train_sentences_per_second": round(results["train_samples_per_second"], 2),
@@ -175,6 +191,10 @@ def run_recipe(kind: str, args: argparse.Namespace, output_dir: Path) -> dict:
         "train_steps": results["train_steps"],
         "epochs": round(results["epoch"], 2),
         "train_loss": round(results["train_loss"], 4),
+        "final_eval_loss": eval_curve[-1][1] if eval_curve else None,
+        "best_eval_loss": min(loss for _, loss in eval_curve) if eval_curve else None,
+        "eval_loss_curve": eval_curve,
+        "train_loss_curve": train_curve[:: max(1, len(train_curve) // 20)] + train_curve[-1:],
     }
 
 
@@ -219,6 +239,22 @@ def comparison(lines: dict[str, dict]) -> dict:
             "bleu >= 25": rnn["validation_bleu_beam5"] >= BLEU_TARGET,
             "within budget minutes": rnn["budget_minutes"],
         }
+    if "transformer" in lines:
+        transformer = lines["transformer"]
+        targets = {
+            f"bleu >= {TRANSFORMER_BLEU_TARGET:g}": transformer["validation_bleu_beam5"] >= TRANSFORMER_BLEU_TARGET
+        }
+        if "rnn" in lines:
+            rnn = lines["rnn"]
+            speedup = transformer["decode_sentences_per_second_beam5"] / rnn["decode_sentences_per_second_beam5"]
+            line["transformer_over_rnn_decode_beam5"] = round(speedup, 2)
+            line["transformer_minus_rnn_bleu_beam5"] = round(
+                transformer["validation_bleu_beam5"] - rnn["validation_bleu_beam5"], 2
+            )
+            targets["bleu >= rnn"] = transformer["validation_bleu_beam5"] >= rnn["validation_bleu_beam5"]
+            targets["decodes faster than rnn at beam 5"] = speedup > 1
+            targets["same budget minutes"] = transformer["budget_minutes"] == rnn["budget_minutes"]
+        line["transformer_targets"] = targets
     return line
 
 
@@ -238,7 +274,11 @@ def main() -> None:
         "--max_eval_sentences", type=int, default=None, help="Use only the first N validation pairs (smoke tests)."
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads in every system (default: torch's).")
-    parser.add_argument("--only", choices=SYSTEMS, nargs="+", help="Run these systems (default: all).")
+    parser.add_argument("--only", choices=SYSTEMS, nargs="+", help="Run these systems, in this order (default: all).")
+    parser.add_argument(
+        "--epochs", type=float, help="Train every recipe for this many epochs instead of its config's (within budget)."
+    )
+    parser.add_argument("--log", type=Path, help="Append each system's training output to this file as it runs.")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.transformer_budget_minutes is None:
@@ -254,7 +294,7 @@ def main() -> None:
     lines = {}
     for kind in args.only or SYSTEMS:
         try:
-            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
+            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]], log_file=args.log)
         except WorkerFailed as error:
             print(error)
             continue

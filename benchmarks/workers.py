@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 RESULT_PREFIX = "RESULT "
 
@@ -19,12 +20,21 @@ class WorkerFailed(RuntimeError):
     """A worker exited with an error or reported nothing; the message carries the tail of its output."""
 
 
-def run_worker(script: str, arguments: list[str]) -> dict:
-    """Run ``script`` with ``arguments`` in a fresh Python process and return the line it reported."""
-    result = subprocess.run([sys.executable, script, *arguments], capture_output=True, text=True)
-    found = [line[len(RESULT_PREFIX) :] for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+def run_worker(script: str, arguments: list[str], log_file: Path | None = None) -> dict:
+    """Run ``script`` with ``arguments`` in a fresh Python process and return the line it reported. With
+    ``log_file``, the worker's output is appended there as it runs (follow a long run with ``tail -f``)."""
+    command = [sys.executable, script, *arguments]
+    if log_file is None:
+        result = subprocess.run(command, capture_output=True, text=True)
+        stdout, stderr = result.stdout, result.stderr
+    else:
+        with open(log_file, "a", encoding="utf-8") as log:
+            start = log.tell()
+            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        with open(log_file, encoding="utf-8") as log:
+            log.seek(start)
+            stdout, stderr = log.read(), ""
+    found = [line[len(RESULT_PREFIX) :] for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if result.returncode != 0 or not found:
-        raise WorkerFailed(
-            f"{' '.join(arguments)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
+        raise WorkerFailed(f"{' '.join(arguments)} failed ({result.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}")
     return json.loads(found[-1])
