@@ -17,14 +17,12 @@ the saved folder loads with `pipeline("text-generation", model=...)` (`trust_rem
 models) and `nlpkit generate`. Any key of the config file can be overridden on the command line; `--help` lists them.
 """
 
-import sys
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
-from nlpkit.pretrained import check_model_keys, data_settings, fine_tuning_command
-from nlpkit.tasks import language_modeling
+from nlpkit.tasks import language_modeling, start_scratch_or_pretrained_run
 from nlpkit.tasks.language_modeling import from_scratch, pretrained
-from nlpkit.training import TrainingArguments, start_run
+from nlpkit.training import TrainingArguments
 
 QUICKSTART = Path(__file__).resolve().parent / "configs" / "text_generation" / "quickstart.yaml"
 
@@ -34,20 +32,13 @@ ARGUMENTS = [from_scratch.Arguments, pretrained.Arguments, language_modeling.Arg
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if fine_tuning_command(argv):  # the quickstart's text, not its from-scratch model and learning rate
-        config, defaults = None, {**FINE_TUNING, **data_settings(QUICKSTART, language_modeling.Arguments)}
-    else:
-        config, defaults = QUICKSTART, DEFAULTS
-    run = start_run(ARGUMENTS, argv, default_config=config, defaults=defaults)
-    fine_tuning = run.get(pretrained.Arguments).model_name_or_path is not None
-    check_model_keys(
-        run.explicit, fine_tuning=fine_tuning, from_scratch=from_scratch.Arguments,
-        fine_tuning_keys=pretrained.FINE_TUNING_KEYS,
+    run, models = start_scratch_or_pretrained_run(
+        ARGUMENTS, argv, from_scratch=from_scratch, pretrained=pretrained, task_arguments=language_modeling.Arguments,
+        quickstart=QUICKSTART, defaults=DEFAULTS, fine_tuning_defaults=FINE_TUNING,
     )  # fmt: skip
     text = language_modeling.load_data(run)
     # The pretrained model and its own tokenizer, or a char/byte-BPE tokenizer trained on the text + GPT/LSTM LM
-    setup = (pretrained if fine_tuning else from_scratch).build(run, text)
+    setup = models.build(run, text)
     return language_modeling.train(run, text, setup)
 
 

@@ -19,14 +19,12 @@ eng_Latn). The output folder holds the model, tokenizer, generation config, BLEU
 sample_translations.tsv and attention_heatmap.png. Any config key can be overridden; `--help` lists them.
 """
 
-import sys
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
-from nlpkit.pretrained import check_model_keys, data_settings, fine_tuning_command
-from nlpkit.tasks import translation
+from nlpkit.tasks import start_scratch_or_pretrained_run, translation
 from nlpkit.tasks.translation import from_scratch, pretrained
-from nlpkit.training import Seq2SeqTrainingArguments, start_run
+from nlpkit.training import Seq2SeqTrainingArguments
 
 QUICKSTART = Path(__file__).resolve().parent / "configs" / "translation" / "quickstart.yaml"
 
@@ -36,20 +34,13 @@ ARGUMENTS = [from_scratch.Arguments, pretrained.Arguments, translation.Arguments
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if fine_tuning_command(argv):  # the quickstart's pairs, not its from-scratch model and learning rate
-        config, defaults = None, {**FINE_TUNING, **data_settings(QUICKSTART, translation.Arguments)}
-    else:
-        config, defaults = QUICKSTART, DEFAULTS
-    run = start_run(ARGUMENTS, argv, default_config=config, defaults=defaults)
-    fine_tuning = run.get(pretrained.Arguments).model_name_or_path is not None
-    check_model_keys(
-        run.explicit, fine_tuning=fine_tuning, from_scratch=from_scratch.Arguments,
-        fine_tuning_keys=pretrained.FINE_TUNING_KEYS,
+    run, models = start_scratch_or_pretrained_run(
+        ARGUMENTS, argv, from_scratch=from_scratch, pretrained=pretrained, task_arguments=translation.Arguments,
+        quickstart=QUICKSTART, defaults=DEFAULTS, fine_tuning_defaults=FINE_TUNING,
     )  # fmt: skip
     data = translation.load_data(run)
-    # The pretrained model and its own tokenizer, or a joint BPE tokenizer + RNNSeq2Seq / Marian / BART from scratch
-    setup = (pretrained if fine_tuning else from_scratch).build(run, data)
+    # The pretrained model and its own tokenizer, or a joint BPE tokenizer + RNNSeq2Seq / Transformer / Marian / BART
+    setup = models.build(run, data)
     return translation.train(run, data, setup)
 
 

@@ -18,13 +18,17 @@ needs the data or the tokenizer lives here, not there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.data.loading import DataArguments
-from nlpkit.training import Run
+from nlpkit.pretrained import check_model_keys, data_settings, fine_tuning_command
+from nlpkit.training import Run, start_run
 
 
 @dataclass
@@ -66,6 +70,36 @@ def model_card(defaults: CardDefaults, run: Run, setup: ModelSetup, example_inpu
         description=setup.description,
         hyperparameters=dict(setup.hyperparameters),
     )
+
+
+def start_scratch_or_pretrained_run(
+    arguments: Sequence[type],
+    argv: Sequence[str] | None,
+    *,
+    from_scratch: ModuleType,
+    pretrained: ModuleType,
+    task_arguments: type,
+    quickstart: Path,
+    defaults: Mapping[str, Any],
+    fine_tuning_defaults: Mapping[str, Any],
+) -> tuple[Run, ModuleType]:
+    """:func:`~nlpkit.training.start_run` for a recipe that trains a model from scratch or fine-tunes
+    ``model_name_or_path``; returns the run and the model module (``from_scratch`` or ``pretrained``) to build with.
+
+    ``--model_name_or_path`` without ``--config`` reads only the quickstart's data (``task_arguments``' keys), with
+    ``fine_tuning_defaults``: not its from-scratch model and learning rate. A from-scratch setting beside
+    ``model_name_or_path``, or a fine-tuning one (``pretrained.FINE_TUNING_KEYS``) without it, is a ConfigError."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    config: Path | None = quickstart
+    if fine_tuning_command(argv):
+        config, defaults = None, {**fine_tuning_defaults, **data_settings(quickstart, task_arguments)}
+    run = start_run(arguments, argv, default_config=config, defaults=defaults)
+    fine_tuning = run.get(pretrained.Arguments).model_name_or_path is not None
+    check_model_keys(
+        run.explicit, fine_tuning=fine_tuning, from_scratch=from_scratch.Arguments,
+        fine_tuning_keys=pretrained.FINE_TUNING_KEYS,
+    )  # fmt: skip
+    return run, pretrained if fine_tuning else from_scratch
 
 
 def on_main_process_first(run: Run, description: str, work: Callable[[], Any]) -> Any:
