@@ -1,5 +1,7 @@
 """Translation: data, tokenization, BLEU/chrF by generation, training, sample translations and an attention
-heat-map, for every translation model (trained from scratch with a joint BPE tokenizer: ``from_scratch.py``).
+heat-map, for every translation model: trained from scratch with a joint BPE tokenizer (``from_scratch.py``), or a
+pretrained seq2seq model fine-tuned with its own tokenizer (``pretrained.py``). Every saved folder ships nlpkit's
+translation pipeline (:func:`nlpkit.pipelines.add_translation_pipeline`).
 
 The tokenizer is saved with the model, so ``tokenizer(source, text_target=target)`` gives the model's inputs and
 labels and ``tokenizer.decode`` reads its outputs, as for any Hub seq2seq model.
