@@ -29,6 +29,18 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 
+def language_code_id(tokenizer: Any, code: str) -> int | None:
+    """The id of the token that marks language ``code`` (M2M100 maps "fr" to "__fr__"; mBART and NLLB codes are
+    tokens), None if the tokenizer has no such code."""
+    if hasattr(tokenizer, "get_lang_id"):  # M2M100
+        try:
+            return tokenizer.get_lang_id(code)
+        except KeyError:
+            return None
+    token_id = tokenizer.convert_tokens_to_ids(code)
+    return None if token_id is None or token_id == tokenizer.unk_token_id else token_id
+
+
 class TranslationPipeline(Pipeline):
     """Text in, generated text out, for any encoder-decoder model (``AutoModelForSeq2SeqLM``)."""
 
@@ -88,13 +100,8 @@ class TranslationPipeline(Pipeline):
         return preprocess, generate_kwargs, postprocess
 
     def _language_id(self, language: str) -> int:
-        """The token id of a language code: M2M100 maps "fr" to "__fr__", mBART and NLLB codes are tokens."""
-        try:
-            get_lang_id = getattr(self.tokenizer, "get_lang_id", None)
-            token_id = get_lang_id(language) if get_lang_id else self.tokenizer.convert_tokens_to_ids(language)
-        except KeyError:
-            token_id = None
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
+        token_id = language_code_id(self.tokenizer, language)
+        if token_id is None:
             raise ValueError(f"tgt_lang={language!r} is not a language code of {type(self.tokenizer).__name__}")
         return token_id
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import transformers
 from transformers import DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerFast, Seq2SeqTrainer
+from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from nlpkit.data.loading import RawData, encode_splits
 from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
@@ -77,11 +78,10 @@ class Seq2SeqCollator(DataCollatorForSeq2Seq):
     def __call__(self, features: list[dict], return_tensors: str | None = None) -> dict:
         batch = super().__call__(features, return_tensors)
         if "labels" in batch and "decoder_input_ids" not in batch:
-            labels = batch["labels"]
             config = self.model.config
-            shifted = labels.new_full(labels.shape, config.decoder_start_token_id)
-            shifted[:, 1:] = labels[:, :-1]
-            batch["decoder_input_ids"] = shifted.masked_fill(shifted == self.label_pad_token_id, config.pad_token_id)
+            batch["decoder_input_ids"] = shift_tokens_right(
+                batch["labels"], config.pad_token_id, config.decoder_start_token_id
+            )  # -100 (label padding) becomes pad
         return batch
 
 
@@ -126,11 +126,19 @@ def bleu_and_chrf(tokenizer: PreTrainedTokenizerFast) -> Any:
     return compute_metrics
 
 
+def with_prefix(model: transformers.PreTrainedModel, texts: list[str]) -> list[str]:
+    """``texts`` as the model reads them: behind ``config.prefix`` (``source_prefix`` of a fine-tuned T5), if any."""
+    prefix = getattr(model.config, "prefix", None) or ""
+    return [prefix + text for text in texts]
+
+
 def translate(
     model: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast, texts: list[str], batch_size: int = 32
 ) -> list[str]:
-    """Translate with the model's generation config (beams, length penalty, max length)."""
+    """Translate with the model's generation config (beams, length penalty, max length), each text behind the
+    model's ``config.prefix`` (a T5-style task prefix; the translation pipeline adds it too)."""
     model.eval()
+    texts = with_prefix(model, texts)
     outputs = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True)
@@ -150,7 +158,7 @@ def plot_attention(
     import matplotlib.pyplot as plt
 
     model.eval()
-    inputs = tokenizer([text], return_tensors="pt").to(model.device)
+    inputs = tokenizer(with_prefix(model, [text]), return_tensors="pt").to(model.device)
     attention_implementation = getattr(model.config, "_attn_implementation", None)
     if attention_implementation not in (None, "eager"):  # sdpa / flash kernels return no attention weights
         model.set_attn_implementation("eager")
@@ -218,14 +226,13 @@ def write_samples(
     count = min(args.num_sample_translations, len(validation))
     first = validation[:count]
     sources, references = first[SOURCE], first[TARGET]
-    inputs = [(args.source_prefix or "") + text for text in sources]  # what the model was trained on
-    hypotheses = translate(model, tokenizer, inputs, batch_size=batch_size)
+    hypotheses = translate(model, tokenizer, sources, batch_size=batch_size)
     lines = ["source\treference\ttranslation"] + [
         "\t".join(text.replace("\t", " ") for text in row) for row in zip(sources, references, hypotheses)
     ]
     atomic_write_text(output_dir / SAMPLES_FILE, "\n".join(lines) + "\n")
     if sources:
-        plot_attention(model, tokenizer, inputs[0], output_dir / HEATMAP_FILE)
+        plot_attention(model, tokenizer, sources[0], output_dir / HEATMAP_FILE)
     shown = "\n".join(
         f"  {s}\n  -> {h}\n  (reference: {r})" for s, r, h in list(zip(sources, references, hypotheses))[:5]
     )

@@ -18,6 +18,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import RawData
+from nlpkit.pipelines.translation_pipeline import language_code_id
 from nlpkit.pretrained import PretrainedArguments, from_pretrained, hub_id, resolve_model_path
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.translation import DEFAULTS as TASK_DEFAULTS
@@ -93,17 +94,6 @@ def set_prefix(model: Any, prefix: str | None, name: str) -> None:
     if not prefix and model.config.model_type == "t5":
         logger.warning("%s is a T5 model: set source_prefix to its task ('translate English to German: ')", name)
     model.config.prefix = prefix or None
-
-
-def language_code_id(tokenizer: Any, code: str) -> int | None:
-    """The id of the token that marks language ``code`` (M2M100: ``__en__`` for ``en``), None if it has none."""
-    if hasattr(tokenizer, "get_lang_id"):  # M2M100
-        try:
-            return tokenizer.get_lang_id(code)
-        except KeyError:
-            return None
-    token_id = tokenizer.convert_tokens_to_ids(code)
-    return None if token_id is None or token_id == tokenizer.unk_token_id else token_id
 
 
 def set_language_codes(model: Any, tokenizer: Any, args: Arguments, task_args: TaskArguments) -> tuple[str, str] | None:
