@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,10 +25,17 @@ def recipe_main(main: Callable[[], Any]) -> None:
     try:
         main()
     except RunFinished as finished:
-        print(finished, file=sys.stderr)
+        print_line(str(finished))
     except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
+        print_line(f"error: {error}")
         sys.exit(2)
+
+
+def print_line(line: str) -> None:
+    """Write ``line`` to standard error in one system call: under a launcher every rank prints its own error line
+    into the same pipe, and `print` writes the text and its newline apart, so two ranks' lines could run together."""
+    sys.stderr.flush()
+    os.write(sys.stderr.fileno(), f"{line}\n".encode())
 
 
 def _predict(args: argparse.Namespace) -> None:
