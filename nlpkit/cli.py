@@ -100,6 +100,12 @@ def _generate(args: argparse.Namespace) -> None:
         print("\n\n".join(texts))
 
 
+def _export(args: argparse.Namespace) -> None:
+    from nlpkit.export import export_model
+
+    print(export_model(args.model_dir, args.output, format=args.format, quantize=args.quantize))
+
+
 def _push(args: argparse.Namespace) -> None:
     from nlpkit.hub import DEFAULT_COMMIT_MESSAGE, push_output_dir
 
@@ -221,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="Create the repo private (an existing repo is unchanged).")
     push.add_argument(*spellings("commit-message"), help="The commit's message (default: nlpkit's upload message).")
     push.set_defaults(handler=_push)
+    export = commands.add_parser(
+        "export",
+        help="Export a saved model for an inference runtime (ONNX Runtime, CTranslate2).",
+        description="Export a saved model folder to a folder that an inference runtime serves without PyTorch: "
+        "the runtime's files, the tokenizer, a manifest and a card. `nlpkit predict` runs the exported folder.",
+    )
+    export.add_argument("model_dir", help="A folder written by a recipe (or a transformers model of a served task).")
+    export.add_argument("--output", required=True, help="The folder to write (replaced if it holds an export).")
+    export.add_argument("--format", help="onnx, or ctranslate2 where the model has it (default: the model's best).")
+    export.add_argument("--quantize", action="store_true", help="Dynamic int8 quantization of the weights.")
+    export.set_defaults(handler=_export)
     commands.add_parser(
         "launch",
         help="Run a recipe with `accelerate launch`; its error ends it with one line and exit status 2.",
