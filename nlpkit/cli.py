@@ -13,10 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlpkit.errors import USER_ERRORS, ConfigError, RunFinished
 from nlpkit.models import register_models
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def recipe_main(main: Callable[[], Any]) -> None:
@@ -34,27 +37,104 @@ def recipe_main(main: Callable[[], Any]) -> None:
 def print_line(line: str) -> None:
     """Write ``line`` to standard error in one system call: under a launcher every rank prints its own error line
     into the same pipe, and `print` writes the text and its newline apart, so two ranks' lines could run together."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a stand-in stream (pytest's capsys): one write is one call
+        sys.stderr.write(f"{line}\n")
+        return
     sys.stderr.flush()
-    os.write(sys.stderr.fileno(), f"{line}\n".encode())
+    os.write(descriptor, f"{line}\n".encode())
 
 
 def _predict(args: argparse.Namespace) -> None:
+    """`nlpkit predict`: the folder and the input are checked (one line for what is wrong) before the model loads."""
     from pathlib import Path
 
-    from nlpkit.predict import format_predictions, load_pipeline, predict
+    from nlpkit.predict import format_predictions, load_predictor, predict_records, write_predictions
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch_size must be at least 1, not {args.batch_size}")
+    model_dir = Path(args.model_dir)
+    task = _served_task(model_dir)
+    options = _prediction_options(args, task, model_dir)
+    records, text_column = _prediction_inputs(args)
+    predictor = load_predictor(model_dir, device=args.device)
+    # The bar goes to standard error: shown when the predictions go to a file, or to a terminal that also shows it.
+    progress = bool(args.output) or sys.stderr.isatty()
+    predictions = predict_records(
+        predictor,
+        records,
+        text_column=text_column,
+        text_pair_column=args.text_pair_column,
+        batch_size=args.batch_size,
+        progress=progress,
+        **options,
+    )
+    if args.output:
+        count = write_predictions(Path(args.output), predictions)
+        print(f"nlpkit predict: {count} predictions written to {args.output}", file=sys.stderr)
+    elif args.json:
+        for prediction in predictions:
+            print(json.dumps(prediction, ensure_ascii=False, default=str), flush=True)
+    else:
+        batch: list[dict[str, Any]] = []
+        for prediction in predictions:  # printed a batch at a time, as they come
+            batch.append(prediction)
+            if len(batch) == args.batch_size:
+                print(format_predictions(batch, text_column=text_column), flush=True)
+                batch = []
+        if batch:
+            print(format_predictions(batch, text_column=text_column), flush=True)
+
+
+def _served_task(model_dir: Path) -> str:
+    """The task of a model folder that `nlpkit predict` serves (an export's, from its manifest); ConfigError else."""
+    from nlpkit.export import MANIFEST, is_exported
     from nlpkit.pretrained import check_model_folder, check_task
 
-    check_task(args.model_dir, check_model_folder(Path(args.model_dir)), "predict")
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if is_exported(model_dir):
+        try:
+            return str(json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))["task"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"{model_dir / MANIFEST}: not a readable export manifest") from None
+    return check_task(model_dir, check_model_folder(model_dir), "predict")
+
+
+def _prediction_options(args: argparse.Namespace, task: str, model_dir: Path) -> dict[str, Any]:
+    """The generation options given; ConfigError naming one that the folder's task does not take."""
+    from nlpkit.predict import GENERATION_OPTIONS, GENERATION_TASKS
+
+    options = {name: getattr(args, name) for name in (*GENERATION_OPTIONS, "src_lang", "tgt_lang")}
+    options = {name: value for name, value in options.items() if value is not None}
+    for name in options:
+        if task not in GENERATION_TASKS or (name in ("src_lang", "tgt_lang") and task != "translation"):
+            served = "translation models" if name in ("src_lang", "tgt_lang") else "translation and generation models"
+            raise ConfigError(f"--{name} is for {served}; {model_dir} holds a {task} model")
+    return options
+
+
+def _prediction_inputs(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
+    """The records to predict and their text column: from --input, the arguments, or standard input's lines."""
+    from pathlib import Path
+
+    from nlpkit.predict import DATA_EXTENSIONS, read_records
+
+    if args.input:
+        if args.texts:
+            raise ConfigError("texts given both as arguments and with --input: pass one or the other")
+        records = read_records(args.input, text_column=args.text_column, text_pair_column=args.text_pair_column)
+        return records, args.text_column
+    if args.text_pair_column:
+        raise ConfigError("--text_pair_column needs --input FILE (a csv, tsv or jsonl file with both columns)")
+    for text in args.texts:
+        # An argument is a text. One naming a data file is almost surely meant as the input: say how to read it,
+        # rather than guess from what exists on disk (the same command would then mean two things).
+        if Path(text).suffix.lower() in DATA_EXTENSIONS and Path(text).is_file():
+            raise ConfigError(f"'{text}' is a file, and arguments are texts: to predict its rows, pass --input {text}")
+    texts = args.texts or [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     if not texts:
-        raise ConfigError("no texts: pass them as arguments or one per line on standard input")
-    pipe = load_pipeline(args.model_dir, device=args.device)
-    predictions = predict(pipe, texts, batch_size=args.batch_size)
-    if args.json:
-        for prediction in predictions:
-            print(json.dumps(prediction, ensure_ascii=False))
-    else:
-        print(format_predictions(predictions))
+        raise ConfigError("no texts: pass them as arguments, with --input FILE, or one per line on standard input")
+    return [{"text": text} for text in texts], "text"
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -191,12 +271,40 @@ def spellings(option: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlpkit", description="Use models trained with nlpkit.")
     commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser("predict", help="Label texts (or find their entities) with a saved model.")
-    predict.add_argument("model_dir", help="A folder written by a recipe (or an HF text or token classifier).")
-    predict.add_argument("texts", nargs="*", help="Texts to label (default: one per line on standard input).")
-    predict.add_argument("--json", action="store_true", help="One JSON object per text.")
+    predict = commands.add_parser(
+        "predict",
+        help="Predict with a saved or exported model: labels, entities, translations, generations.",
+        description="Predict with a model folder written by a recipe or by `nlpkit export` (text and token "
+        "classifiers, translation and causal language models). Texts come as arguments, from --input FILE, or one "
+        "per line on standard input; --output writes JSON lines (each input record with its prediction's fields).",
+    )
+    predict.add_argument("model_dir", help="A folder written by a recipe or `nlpkit export` (or an HF model).")
+    predict.add_argument("texts", nargs="*", help="Texts to predict (default: --input, or lines of standard input).")
+    predict.add_argument(
+        "--input", metavar="FILE", help="A .csv, .tsv, .jsonl/.json (JSON lines) or .txt (one text per line) file."
+    )
+    predict.add_argument(*spellings("text-column"), default="text", help="The input's text column (default: text).")
+    predict.add_argument(*spellings("text-pair-column"), help="The input's second text, for pair classifiers.")
+    predict.add_argument("--output", metavar="FILE", help="Write JSON lines there (atomically), with a progress bar.")
+    predict.add_argument("--json", action="store_true", help="One JSON object per text on standard output.")
     predict.add_argument(*spellings("batch-size"), type=int, default=32)
     predict.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: the pipeline's choice).")
+    generation = predict.add_argument_group(
+        "generation (translation and language models; unset: the folder's generation_config.json)"
+    )
+    generation.add_argument(*spellings("max-new-tokens"), type=int)
+    generation.add_argument(*spellings("num-beams"), type=int)
+    sampling = generation.add_mutually_exclusive_group()
+    sampling.add_argument(*spellings("do-sample"), action="store_true", default=None, help="Sample the tokens.")
+    sampling.add_argument(
+        "--greedy", dest="do_sample", action="store_false", help="Pick the most likely tokens (no sampling)."
+    )
+    generation.add_argument("--temperature", type=float)
+    generation.add_argument(*spellings("top-k"), type=int)
+    generation.add_argument(*spellings("top-p"), type=float)
+    generation.add_argument("--seed", type=int, help="Seed the sampling, for reproducible output.")
+    generation.add_argument(*spellings("src-lang"), help="Source language code of a multilingual translator.")
+    generation.add_argument(*spellings("tgt-lang"), help="Target language code of a multilingual translator.")
     predict.set_defaults(handler=_predict)
     generate = commands.add_parser(
         "generate",

@@ -163,11 +163,12 @@ _HEAD_TASKS = {
     "MTModel": "translation",
     "ForSeq2SeqLM": "translation",
 }
-# What serves each task: an nlpkit command, or what works without one.
+# What serves each task: the nlpkit commands, the first one named in hints.
 _SERVED_BY = {
-    "text-classification": "nlpkit predict",
-    "token-classification": "nlpkit predict",
-    "text-generation": "nlpkit generate",
+    "text-classification": ("nlpkit predict",),
+    "token-classification": ("nlpkit predict",),
+    "translation": ("nlpkit predict",),
+    "text-generation": ("nlpkit generate", "nlpkit predict"),
 }
 _WHAT = {
     "text-classification": "a text classifier",
@@ -176,8 +177,10 @@ _WHAT = {
     "translation": "a sequence-to-sequence (translation) model",
 }
 _USAGE = {
-    "nlpkit predict": 'label texts with `nlpkit predict {folder} "some text"`',
-    "nlpkit generate": 'continue a prompt with `nlpkit generate {folder} --prompt "..."`',
+    "text-classification": 'label texts with `nlpkit predict {folder} "some text"`',
+    "token-classification": 'find entities with `nlpkit predict {folder} "some text"`',
+    "translation": 'translate with `nlpkit predict {folder} "some text"`',
+    "text-generation": 'continue a prompt with `nlpkit generate {folder} --prompt "..."`',
 }
 
 
@@ -193,21 +196,16 @@ def model_task(config: Mapping[str, Any]) -> str | None:
 
 def check_task(folder: Path | str, config: Mapping[str, Any], command: str) -> str:
     """The task of the model in ``folder``; ConfigError when ``nlpkit <command>`` does not serve it, saying what
-    does (another command, or for translation models the pipeline that works today)."""
+    does."""
     task = model_task(config)
-    if _SERVED_BY.get(task) == f"nlpkit {command}":
+    if f"nlpkit {command}" in _SERVED_BY.get(task, ()):
         return task
     architecture = (config.get("architectures") or ["no architecture"])[0]
-    if task in _SERVED_BY:
-        hint = _USAGE[_SERVED_BY[task]].format(folder=folder)
-    elif task == "translation":
-        hint = (
-            "nlpkit has no translate command yet; in Python, "
-            f'pipeline("translation", model="{folder}", trust_remote_code=True) translates with it'
-        )
+    if task in _USAGE:
+        hint = _USAGE[task].format(folder=folder)
     else:
-        hint = "nlpkit predict serves text and token classifiers, nlpkit generate causal language models"
-    what = _WHAT.get(task, "a model without a classification or language-model head")
+        hint = "nlpkit predict serves text and token classifiers, translation and causal language models"
+    what = _WHAT.get(task, "a model without a classification, translation or language-model head")
     raise ConfigError(f"{folder} holds {what} ({architecture}), which `nlpkit {command}` does not serve: {hint}")
 
 

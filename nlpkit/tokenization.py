@@ -131,7 +131,8 @@ def new_tokenizer(
             [
                 decoders.Replace(Regex(r"\z"), " "),  # a space after every token...
                 decoders.Fuse(),  # ...joined into one string, so the rules below see neighbouring tokens...
-                decoders.Strip(" ", 0, 1),  # ...but not after the last one
+                # ...but not after the last one (not Strip(" ", 0, 1): it panics on no tokens, an empty output)
+                decoders.Replace(Regex(r" \z"), ""),
                 *(decoders.Replace(Regex(pattern), content) for pattern, content in _WORD_DETOKENIZE_RULES),
             ]
         )

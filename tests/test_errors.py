@@ -301,15 +301,10 @@ def test_weights_that_break_while_loading_are_one_line_naming_the_model(folder_o
 # A folder of the wrong task says which command (or what) serves it.
 
 WRONG_TASKS = [
-    ("predict", "causal_lm", "holds a causal language model (GPTForCausalLM), which `nlpkit predict` does not serve: "
-     'continue a prompt with `nlpkit generate {folder} --prompt "..."`'),
-    ("predict", "translator", "holds a sequence-to-sequence (translation) model (RNNSeq2SeqForConditionalGeneration), "
-     "which `nlpkit predict` does not serve: nlpkit has no translate command yet; in Python, "
-     'pipeline("translation", model="{folder}", trust_remote_code=True) translates with it'),
     ("generate", "classifier", "holds a text classifier (LSTMClassifierForSequenceClassification), which `nlpkit "
      'generate` does not serve: label texts with `nlpkit predict {folder} "some text"`'),
     ("generate", "translator", "holds a sequence-to-sequence (translation) model (RNNSeq2SeqForConditionalGeneration), "
-     "which `nlpkit generate` does not serve: nlpkit has no translate command yet"),
+     'which `nlpkit generate` does not serve: translate with `nlpkit predict {folder} "some text"`'),
 ]  # fmt: skip
 
 
@@ -325,6 +320,10 @@ def test_the_right_folder_for_each_command_still_works(model_folders, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["text"] == "a great film"
     cli.main(["generate", str(model_folders / "causal_lm"), "--prompt", "to", "--max-new-tokens", "3", "--json"])
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["generated_text"].startswith("to")
+    cli.main(["predict", str(model_folders / "causal_lm"), "to", "--max-new-tokens", "3", "--json"])
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["generated_text"].startswith("to")
+    cli.main(["predict", str(model_folders / "translator"), "a cat", "--max-new-tokens", "3", "--json"])
+    assert "translation_text" in json.loads(capsys.readouterr().out.splitlines()[-1])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
