@@ -28,14 +28,23 @@ CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ 
 
 
 def rotary_frequencies(position_ids: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
-    """Unit complex numbers e^(i * position * frequency), shaped (batch or 1, seq, 1, head_dim / 2) to broadcast."""
+    """Unit complex numbers e^(i * position * frequency), shaped (batch or 1, seq, 1, head_dim / 2) to broadcast.
+
+    Under torch.export (ONNX, which has no complex numbers) they are real (cos, sin) pairs in a last axis of 2.
+    """
     inv_freq = theta ** -(torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32) / head_dim)
     angles = position_ids[..., None].float() * inv_freq
+    if torch.compiler.is_exporting():
+        return torch.stack([angles.cos(), angles.sin()], dim=-1)[:, :, None]
     return torch.polar(torch.ones_like(angles), angles)[:, :, None, :]
 
 
 def apply_rotary(x: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
     """Rotate each consecutive pair of features of `x` (batch, seq, heads, head_dim) by its position's angle."""
+    if not frequencies.is_complex():  # the (cos, sin) pairs of an exported graph: the same rotation in real numbers
+        even, odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+        cos, sin = frequencies.unbind(-1)
+        return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2).type_as(x)
     pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
     return torch.view_as_real(pairs * frequencies).flatten(-2).type_as(x)
 
@@ -50,13 +59,19 @@ def attention_mask_for_sdpa(
     """
     if attention_mask is not None and attention_mask.dim() == 4:  # a ready-made (batch, 1 or heads, q, kv) mask
         return attention_mask, False
-    if attention_mask is not None and bool(attention_mask.all()):
-        attention_mask = None
-    if attention_mask is None and (past_length == 0 or query_length == 1):
-        return None, past_length == 0 and query_length > 1
+    # Under torch.export (ONNX) the lengths are symbolic and the mask's values unknown: the shortcuts would branch on
+    # them (and `is_causal` would be a SymBool), so an exported graph always takes the explicit mask, which attends
+    # exactly as the shortcuts do.
+    if not torch.compiler.is_exporting():
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None
+        if attention_mask is None and (past_length == 0 or query_length == 1):
+            return None, past_length == 0 and query_length > 1
     key_length = past_length + query_length
-    # Query i (absolute position past_length + i) sees keys 0 .. past_length + i.
-    mask = torch.ones(query_length, key_length, dtype=torch.bool, device=device).tril(diagonal=past_length)
+    # Query i (absolute position past_length + i) sees keys 0 .. past_length + i (built from aranges, not `tril`,
+    # whose diagonal cannot be a symbolic length).
+    query_positions = torch.arange(query_length, device=device)[:, None] + past_length
+    mask = torch.arange(key_length, device=device)[None, :] <= query_positions
     if attention_mask is None:
         return mask, False
     mask = mask & attention_mask[:, None, None, -key_length:].bool()

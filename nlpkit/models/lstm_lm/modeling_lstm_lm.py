@@ -151,6 +151,10 @@ class LSTMForCausalLM(LSTMPreTrainedModel, GenerationMixin):
         cache = cache if cache is not None else past_key_values
         hidden_states = self.dropout(inputs_embeds)
         step_mask = attention_mask[:, -hidden_states.shape[1] :].bool() if attention_mask is not None else None
+        if step_mask is not None and torch.compiler.is_exporting():
+            # Skipping padding packs rows by their lengths, which a graph cannot do; an exported step reads
+            # unpadded rows (prompts of one length together), which gives each row the state padding would.
+            raise ValueError("an exported LSTM LM step takes no attention_mask: feed prompts of one length together")
         if step_mask is None or bool(step_mask.all()):
             hidden_states, state = self.lstm(hidden_states, cache)
         else:
