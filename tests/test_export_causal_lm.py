@@ -269,7 +269,7 @@ def gpt2(tmp_path_factory):
     model = GPT2LMHeadModel(config).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return model, folder, export_model(folder, folder.parent / "ct2", format="ctranslate2")
+    return model, folder, export_model(folder, folder.parent / "ct2")  # CTranslate2: the default for GPT-2
 
 
 def test_ctranslate2_gpt2_generates_pytorchs_greedy_tokens_for_prompts_of_mixed_lengths(gpt2):
@@ -285,6 +285,7 @@ def test_ctranslate2_gpt2_generates_pytorchs_greedy_tokens_for_prompts_of_mixed_
     assert record == {"generated_text": tokenizer.decode(ids[1] + expected[1], skip_special_tokens=True)}
     assert ctranslate2.Generator(str(export_dir)).generate_batch([["the"]], max_length=2)  # the standard loader
     assert "ctranslate2.Generator" in (export_dir / "README.md").read_text()
+    assert json.loads((export_dir / MANIFEST).read_text())["format"] == "ctranslate2"
 
 
 def gpt2_greedy(model, ids: list[list[int]], max_new_tokens: int) -> list[list[int]]:
@@ -295,7 +296,7 @@ def gpt2_greedy(model, ids: list[list[int]], max_new_tokens: int) -> list[list[i
 
 def test_onnx_gpt2_generates_pytorchs_greedy_tokens_for_a_left_padded_batch(gpt2):
     model, source, _ = gpt2
-    export_dir = export_model(source, source.parent / "onnx")
+    export_dir = export_model(source, source.parent / "onnx", format="onnx")  # its default is CTranslate2
     tokenizer = AutoTokenizer.from_pretrained(source)
     ids = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in PROMPTS]
     generated = load_exported(export_dir).generate_ids(ids, max_new_tokens=10, do_sample=False)

@@ -3,7 +3,8 @@
 Every model nlpkit trains has an exporter, found from the folder's ``config.json`` (its task and ``model_type``) in
 :data:`EXPORTERS`. An exporter module offers
 
-- ``FORMATS``: the formats it writes, the first being its default (``"onnx"``, ``"ctranslate2"``);
+- ``FORMATS``: the formats it writes, the first being its default (``"onnx"``, ``"ctranslate2"``), unless the module
+  has ``default_format(config) -> str`` (the best format for that model: CTranslate2 for transformers' decoders);
 - ``export(model_dir, staging, *, format, quantize) -> dict``: write the runtime's files into ``staging`` and return
   what the runtime needs to serve them (stored in ``nlpkit_export.json``, the export's manifest) plus a ``usage``
   snippet for the card (the runtime's standard loader: ``onnxruntime.InferenceSession``, ``ctranslate2.Translator``);
@@ -114,7 +115,8 @@ def export_model(
     config = check_model_folder(model_dir)
     exporter = exporter_for(model_dir, config)
     module = exporter.load_module()
-    format = format or module.FORMATS[0]
+    default_format = getattr(module, "default_format", lambda config: module.FORMATS[0])
+    format = format or default_format(config)
     if format not in module.FORMATS:
         raise ConfigError(f"--format {format}: {model_dir} exports to {', '.join(module.FORMATS)}")
     if output_dir.exists() and not (output_dir / MANIFEST).is_file() and any(output_dir.iterdir()):

@@ -47,6 +47,12 @@ DEFAULT_MAX_NEW_TOKENS = 20  # what `nlpkit generate` falls back to
 # ---------------------------------------------------------------------------------------------------- export
 
 
+def default_format(config: Mapping[str, Any]) -> str:
+    """ONNX for nlpkit's own models (CTranslate2 cannot read them), CTranslate2 for transformers' decoders: its C++
+    decoding loop is faster than ONNX Runtime stepped from numpy."""
+    return "onnx" if config.get("model_type") in NLPKIT_MODEL_TYPES else "ctranslate2"
+
+
 def export(model_dir: Path, staging: Path, *, format: str, quantize: bool) -> dict[str, Any]:
     """Write the runtime's files for the causal LM in ``model_dir`` into ``staging``; return the manifest extras."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
