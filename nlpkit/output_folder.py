@@ -49,6 +49,12 @@ and is deleted.
 
 Under DDP only the main process (rank 0) locks, writes and moves; the other ranks read the record (after rank 0: see
 ``TrainingArguments.main_process_first``) to stop as it does when the run is finished.
+
+A run with ``do_train false`` (predictions with a trained model) claims no folder: :func:`prepare_prediction_dir`
+locks ``output_dir`` and checks that it is empty, or holds no run and no model, or holds the finished run of the
+model that predicts; it writes no record, and the run only adds ``predictions.jsonl`` and results (the finished run's
+files stay as they are). ``predictions.jsonl`` belongs to the model it came from: a final save never carries an old
+one across into the new folder.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ STAGING_SUFFIX = ".saving"  # .NAME.saving: the final save being written (after 
 REPLACED_SUFFIX = ".replaced"  # .NAME.replaced: the old folder, when the swap took two renames
 RECORD_FORMAT = 1
 CHECKPOINT_PREFIX = "checkpoint-"
+PREDICTIONS_FILE = "predictions.jsonl"  # the test predictions of the folder's model (never carried to a new one)
 DISK_FULL_HINT = "free some space, then rerun the same command (it continues from the last checkpoint)"
 
 # Keys that do not change what a run trains: where it is saved, pushed or logged, how data is fed, evaluation batch
@@ -476,6 +483,51 @@ def prepare_output_dir(
     return folder
 
 
+def prepare_prediction_dir(output_dir: str | Path, *, model: str, is_main_process: bool = True) -> OutputFolder:
+    """Make ``output_dir`` ready for the predictions of a ``do_train false`` run with ``model`` (a folder or a Hub
+    id): on the main process, repair what a kill left (:func:`recover`), take the lock, and check what the folder
+    holds. Empty, missing, or holding neither a run record nor a model: fine (other files are kept). The finished run
+    of ``model`` itself: fine (the predictions go beside it; nothing of it is removed). Anything else, an unfinished
+    run or another model, is a ConfigError: the predictions of one model must not land beside another's run. No
+    record is written: a predicting run leaves the folder's run as it was."""
+    shown = Path(output_dir)
+    folder = OutputFolder(path=shown, is_main_process=is_main_process)
+    if not is_main_process:
+        return folder
+    real = folder.real
+    _restore_missing(real)
+    created = not real.exists()
+    real.mkdir(parents=True, exist_ok=True)
+    folder.lock = acquire_lock(real, shown=shown)
+    try:
+        recover(real, lock=folder.lock)
+        record = read_record(real)
+        holds_model = (real / "config.json").exists()
+        is_model = Path(model).exists() and os.path.realpath(model) == str(real)
+        if record is not None and record.get("status") != "finished":
+            what = f"an unfinished {record.get('recipe')} run"
+            raise ConfigError(
+                f"output_dir {shown} holds {what} ({record.get('status')}): "
+                + (
+                    "finish its training first (rerun it with --resume_from_checkpoint auto)"
+                    if is_model
+                    else "choose another --output_dir for the predictions"
+                )
+            )
+        if (record is not None or holds_model) and not is_model:
+            what = f"a finished run ({_describe(record)})" if record is not None else "a model (config.json)"
+            raise ConfigError(
+                f"output_dir {shown} holds {what}, not the model that predicts ({model}): choose another "
+                f"--output_dir for its predictions (or --model_name_or_path {shown} to predict with that run)"
+            )
+        folder.record = record
+        folder.lock.new_run = ("", created) if created else None  # a folder made for nothing goes when let go
+    except BaseException:
+        folder.release()
+        raise
+    return folder
+
+
 def _claim(
     folder: OutputFolder,
     recipe: str,
@@ -693,9 +745,10 @@ def _publish(real: Path, staging: Path, lock: FolderLock | None) -> None:
 
 def _carry_over(old: Path, new: Path) -> None:
     """Move into ``new`` the entries of ``old`` that ``new`` lacks (checkpoints, samples written while training...),
-    but the lock and the record, which are ``new``'s own."""
+    but the lock and the record, which are ``new``'s own, and the old model's predictions (:data:`PREDICTIONS_FILE`),
+    which would pass for the new model's."""
     for entry in list(old.iterdir()):
-        if entry.name in (LOCK_FILE, RECORD_FILE) or os.path.lexists(new / entry.name):
+        if entry.name in (LOCK_FILE, RECORD_FILE, PREDICTIONS_FILE) or os.path.lexists(new / entry.name):
             continue
         os.rename(entry, new / entry.name)
 
@@ -759,6 +812,7 @@ __all__ = [
     "DISK_FULL_HINT",
     "LOCK_FILE",
     "NOT_DEFINING_KEYS",
+    "PREDICTIONS_FILE",
     "RECORD_FILE",
     "FolderLock",
     "OutputFolder",
@@ -767,6 +821,7 @@ __all__ = [
     "lock_holder",
     "new_record",
     "prepare_output_dir",
+    "prepare_prediction_dir",
     "read_record",
     "recipe_name",
     "recover",

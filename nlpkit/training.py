@@ -11,6 +11,15 @@ with the weights of an uninterrupted one, SIGTERM/SIGINT save a checkpoint and e
 
 With ``push_to_hub``, :func:`start_run` checks the token and the Hub before anything loads, and the finished folder
 is pushed once everything is saved (see :mod:`nlpkit.hub`); the Trainer itself never pushes.
+
+Predictions: with ``do_predict`` and a ``test_file`` (labelled or not), the output folder also holds
+``predictions.jsonl`` (each test row's fields, its reference where the file has one, and the prediction of the shared
+predictor API, :mod:`nlpkit.predict`: what ``nlpkit predict --output`` writes), inside the same atomic final save;
+labelled test data also gives ``test_*`` results. ``do_train false`` (set explicitly: transformers' own default is
+false, which nlpkit's recipes never read) trains nothing: it predicts (``do_predict``) and/or evaluates on the
+validation data (``do_eval``) with ``model_name_or_path`` when the recipe reads one and it is set, else with the
+finished run in ``output_dir``; it adds ``predictions.jsonl`` and the ``test_*`` / ``eval_*`` results to the output
+folder without touching anything else there (see :func:`nlpkit.output_folder.prepare_prediction_dir`).
 """
 
 from __future__ import annotations
@@ -53,7 +62,14 @@ from nlpkit.checkpoints import (
 from nlpkit.config import ConfigError, ModelSettings, parse_args
 from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
 from nlpkit.io import atomic_write_json, atomic_write_text
-from nlpkit.output_folder import OutputFolder, prepare_output_dir, recipe_name, wants_resume
+from nlpkit.output_folder import (
+    PREDICTIONS_FILE,
+    OutputFolder,
+    prepare_output_dir,
+    prepare_prediction_dir,
+    recipe_name,
+    wants_resume,
+)
 from nlpkit.plots import plot_loss_curves
 
 logger = logging.getLogger("nlpkit")
@@ -200,10 +216,27 @@ class Run:
     resume_checkpoint: str | None
     hub: HubTarget | None = None
     folder: OutputFolder | None = None  # the output folder, locked on the main process (see nlpkit.output_folder)
+    prediction_model: str | None = None  # do_train false: the model folder (or Hub id) to predict with
 
     @property
     def output_dir(self) -> Path:
         return Path(self.training_args.output_dir)
+
+    @property
+    def predict_only(self) -> bool:
+        """``do_train false``: no training; the run predicts and/or evaluates with :attr:`prediction_model`."""
+        return self.prediction_model is not None
+
+    @property
+    def writes_predictions(self) -> bool:
+        """Whether the run writes ``predictions.jsonl`` (``do_predict``; :func:`start_run` checked the test file)."""
+        return bool(self.training_args.do_predict)
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether the validation data is scored: always after training; with ``do_train false`` when ``do_eval``
+        is set explicitly (transformers turns it on from ``eval_strategy``, a training setting)."""
+        return not self.predict_only or self.explicit.get("do_eval") is True
 
     def get(self, kind: type[T]) -> T:
         """The parsed argument object of class ``kind`` (or of a subclass)."""
@@ -232,6 +265,9 @@ def start_run(
             "'hub_token' must not be set in a config or on the command line (it would be saved with the run): "
             "set the HF_TOKEN environment variable or run `hf auth login`"
         )
+    check_run_goals(parsed.args, parsed.explicit, training_args)
+    if parsed.explicit.get("do_train") is False:
+        return _start_prediction_run(parsed, training_args)
     for settings in parsed.args:
         if isinstance(settings, ModelSettings):
             settings.make_config()  # a bad combination of model settings fails now, not after the data has loaded
@@ -261,6 +297,74 @@ def start_run(
         resume_checkpoint=resume,
         hub=hub,
         folder=folder,
+    )
+
+
+def check_run_goals(args: Sequence[Any], explicit: Mapping[str, Any], training_args: Any) -> None:
+    """One-line ConfigErrors, before anything loads, for what a run is asked to do: ``do_predict`` needs a
+    ``test_file``; ``do_train false`` needs ``do_predict`` or ``do_eval`` (something to do without training);
+    training needs training data."""
+    data_args = next((arg for arg in args if hasattr(arg, "test_file")), None)
+    if training_args.do_predict and data_args is not None and not data_args.test_file:
+        raise ConfigError("do_predict: no test_file to predict (set --test_file FILE: csv/tsv/jsonl/txt...)")
+    if explicit.get("do_train") is False:
+        if not training_args.do_predict and explicit.get("do_eval") is not True:
+            raise ConfigError(
+                "do_train false: nothing to do without training; set --do_predict true (predictions for test_file) "
+                "or --do_eval true (scores on the validation data)"
+            )
+        if explicit.get("do_eval") is True and data_args is not None and not _has_validation(data_args):
+            raise ConfigError("do_eval with do_train false: no validation data (set validation_file or dataset_name)")
+        if training_args.push_to_hub:
+            raise ConfigError("push_to_hub: a run with do_train false trains no model to push (remove push_to_hub)")
+    elif data_args is not None and not (getattr(data_args, "dataset_name", None) or data_args.train_file):
+        raise ConfigError("no training data: set 'dataset_name' (a Hub dataset) or 'train_file' (a local file)")
+
+
+def _has_validation(data_args: Any) -> bool:
+    return bool(getattr(data_args, "validation_file", None) or getattr(data_args, "dataset_name", None))
+
+
+def prediction_model_for(args: Sequence[Any], output_dir: Path) -> str:
+    """``do_train false``: the model to predict with: ``model_name_or_path`` when the recipe reads one and it is set
+    (a trained folder, or a fine-tuned checkpoint), else the finished run in ``output_dir``; a one-line ConfigError
+    when there is none."""
+    from nlpkit.pretrained import check_model_folder
+
+    readers = [arg for arg in args if hasattr(arg, "model_name_or_path")]
+    named = next((arg.model_name_or_path for arg in readers if arg.model_name_or_path), None)
+    if named:  # as given (messages name it so); a local folder is checked (PretrainedArguments), a Hub id when loaded
+        return named
+    alternative = " or pass --model_name_or_path FOLDER" if readers else ""
+    if not (output_dir / "config.json").is_file():
+        raise ConfigError(
+            f"do_train false: no model to predict with: output_dir {output_dir} holds no trained model (train it "
+            f"first{alternative})"
+        )
+    try:
+        check_model_folder(output_dir)
+    except ConfigError as error:
+        raise ConfigError(f"do_train false: output_dir: {error}") from None
+    return str(output_dir)
+
+
+def _start_prediction_run(parsed: Any, training_args: transformers.TrainingArguments) -> Run:
+    """:func:`start_run` for ``do_train false``: the model to predict with, and the output folder made ready for
+    the predictions (locked; nothing of a finished run in it is removed)."""
+    output_dir = Path(training_args.output_dir)
+    model = prediction_model_for(parsed.args, output_dir)
+    logger.info("do_train false: predicting with %s", model)
+    with training_args.main_process_first(local=False, desc="checking the output folder"):
+        folder = prepare_prediction_dir(output_dir, model=model, is_main_process=training_args.process_index == 0)
+    transformers.set_seed(training_args.seed)
+    return Run(
+        args=parsed.args,
+        training_args=training_args,
+        config_file=parsed.config_file,
+        explicit=parsed.explicit,
+        resume_checkpoint=None,
+        folder=folder,
+        prediction_model=model,
     )
 
 
@@ -317,8 +421,15 @@ def train_and_save(
     callbacks: Sequence[TrainerCallback] = (),
     loss_uses_num_items_in_batch: bool = False,
     add_to_folder: Callable[[Path], None] | None = None,
+    predictions: Callable[[transformers.PreTrainedModel], Iterable[dict[str, Any]]] | None = None,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Train, evaluate and write the whole output folder; returns the trainer and the results (``all_results.json``).
+
+    ``test_dataset``: labelled test data, scored into ``test_*`` results. ``predictions(model)``: the records of
+    ``predictions.jsonl`` (test rows with their predictions, see :mod:`nlpkit.predict`), made on the main process
+    with the final model and written inside the final save. With ``do_train false`` (:attr:`Run.predict_only`) the
+    model is not trained: the validation data is scored if :attr:`Run.evaluates`, then the test data, and the
+    predictions and results are added to the output folder (:func:`save_predictions`).
 
     ``add_to_folder``: see :func:`save_outputs` (files that ship with the final model, such as a pipeline's code).
 
@@ -329,6 +440,12 @@ def train_and_save(
     training_args = run.training_args
     if training_args.push_to_hub:  # start_run turns it off: nlpkit pushes the finished run, the Trainer never does
         raise ValueError("push_to_hub is still on: call start_run first (it checks the Hub access)")
+    if run.predict_only:
+        return _predict_and_save(
+            run, model=model, processing_class=processing_class, eval_dataset=eval_dataset, test_dataset=test_dataset,
+            data_collator=data_collator, compute_metrics=compute_metrics, trainer_class=trainer_class,
+            loss_uses_num_items_in_batch=loss_uses_num_items_in_batch, predictions=predictions,
+        )  # fmt: skip
     callbacks = [*callbacks, RunTotals()]
     if getattr(training_args, "max_train_minutes", None):
         callbacks.append(TimeBudgetCallback(training_args.max_train_minutes, training_args.max_train_clock))
@@ -369,10 +486,94 @@ def train_and_save(
         results.update(eval_metrics)
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
+        results["test_samples"] = len(test_dataset)
+    elif predictions is None:
+        _warn_if_test_file_unused(run)
     trainer.log_metrics("all", results)
     with folder.disk_full_errors():
-        save_outputs(trainer, run, card, results, folder=folder, add_to_folder=add_to_folder)
+        save_outputs(trainer, run, card, results, folder=folder, add_to_folder=add_to_folder, predictions=predictions)
     return trainer, results
+
+
+def _warn_if_test_file_unused(run: Run) -> None:
+    data_args = next((arg for arg in run.args if hasattr(arg, "test_file")), None)
+    if data_args is not None and data_args.test_file:
+        logger.warning(
+            "test_file %s has no labels, so nothing was scored: pass --do_predict true to write its predictions",
+            data_args.test_file,
+        )
+
+
+def _predict_and_save(
+    run: Run,
+    *,
+    model: transformers.PreTrainedModel,
+    processing_class: Any,
+    eval_dataset: datasets.Dataset | None,
+    test_dataset: datasets.Dataset | None,
+    data_collator: Callable | None,
+    compute_metrics: Callable | None,
+    trainer_class: type[Trainer],
+    loss_uses_num_items_in_batch: bool,
+    predictions: Callable[[transformers.PreTrainedModel], Iterable[dict[str, Any]]] | None,
+) -> tuple[Trainer, dict[str, Any]]:
+    """``do_train false``: score the validation data (if :attr:`Run.evaluates`) and the labelled test data with the
+    given model, then add the predictions and results to the output folder. Every rank evaluates (the Trainer
+    shares the batches out); the main process predicts and writes."""
+    trainer = trainer_class(
+        model=model,
+        args=run.training_args,
+        eval_dataset=eval_dataset,
+        processing_class=processing_class,
+        data_collator=data_collator,
+        compute_metrics=compute_metrics,
+    )  # no callbacks: they belong to training (a language model's samples would be written after evaluating)
+    if not loss_uses_num_items_in_batch:
+        trainer.model_accepts_loss_kwargs = False
+    results: dict[str, Any] = {}
+    if run.evaluates and eval_dataset is not None:
+        results.update(trainer.evaluate())
+        results["eval_samples"] = len(eval_dataset)
+    if test_dataset is not None:
+        results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
+        results["test_samples"] = len(test_dataset)
+    results.pop("epoch", None)  # evaluate() adds the trainer's epoch (0 here); the folder's run has its own
+    if results:
+        trainer.log_metrics("all", results)
+    folder = run.folder or OutputFolder(path=run.output_dir, is_main_process=trainer.is_world_process_zero())
+    if trainer.is_world_process_zero():
+        with folder.disk_full_errors():
+            save_predictions(run.output_dir, results, predictions(trainer.model) if predictions else None)
+        folder.release()
+    return trainer, results
+
+
+def save_predictions(
+    output_dir: Path, results: Mapping[str, Any], records: Iterable[dict[str, Any]] | None
+) -> int | None:
+    """``do_train false``: write ``predictions.jsonl`` (if ``records``) and merge ``results`` into the folder's
+    ``all_results.json``, each file written beside its destination and renamed into place; nothing else in the
+    folder changes. The results of an earlier prediction are replaced whole (``test_*`` always: another test file may
+    have been predicted; ``eval_*`` when scored again), so no stale score stays beside the new ones. Returns the
+    number of predictions written (None without records)."""
+    from nlpkit.predict import write_predictions
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = None
+    if records is not None:
+        written = write_predictions(output_dir / PREDICTIONS_FILE, records)
+        logger.info("Wrote %d predictions to %s", written, output_dir / PREDICTIONS_FILE)
+    path = output_dir / "all_results.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        previous = {}
+    replaced = ("test_", *(("eval_",) if any(key.startswith("eval_") for key in results) else ()))
+    merged = {key: value for key, value in previous.items() if not key.startswith(replaced)}
+    merged.update(results)
+    if merged or path.is_file():
+        atomic_write_json(path, merged)
+    return written
 
 
 def whole_run_results(trainer: Trainer) -> dict[str, Any]:
@@ -405,10 +606,14 @@ def save_outputs(
     *,
     folder: OutputFolder | None = None,
     add_to_folder: Callable[[Path], None] | None = None,
+    predictions: Callable[[transformers.PreTrainedModel], Iterable[dict[str, Any]]] | None = None,
 ) -> None:
     """Write weights, tokenizer, config, results, run config, card and curves into a staging folder, swap it in for
     the output folder in one step (the run record, marked finished, last; see :mod:`nlpkit.output_folder`); then,
     given a Hub target (``run.hub``), push the folder there (main process).
+
+    ``predictions(model)``: the records of ``predictions.jsonl``, made with the final model on the main process and
+    written into the staging folder, so they appear with the model they come from.
 
     ``add_to_folder(staging)`` runs on the main process once the model, tokenizer and config are in the staging
     folder, before the card is written: it adds what ships with the final model (never with checkpoints), such as a
@@ -422,6 +627,11 @@ def save_outputs(
     (staging / "training_args.bin").unlink(missing_ok=True)  # run_config.yaml says the same, readably
     if add_to_folder is not None:
         add_to_folder(staging)
+    if predictions is not None:
+        from nlpkit.predict import write_predictions
+
+        written = write_predictions(staging / PREDICTIONS_FILE, predictions(trainer.model))
+        logger.info("Wrote %d predictions to %s", written, output_dir / PREDICTIONS_FILE)
     atomic_write_json(staging / "all_results.json", results)
     atomic_write_json(staging / "trainer_state_log.json", trainer.state.log_history)
     atomic_write_text(staging / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))

@@ -11,6 +11,7 @@ from datasets import ClassLabel, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from nlpkit.data.loading import (
+    SPLITS,
     DataArguments,
     DataError,
     LabeledData,
@@ -41,22 +42,71 @@ class ClassificationData(LabeledData):
     """Tokenizer-independent, validated data: splits with integer labels 0..n-1 and their names."""
 
 
-def load_classification_data(args: ClassificationDataArguments, *, seed: int = 42) -> ClassificationData:
-    """Load, validate and label-encode the data; every problem is a DataError naming the file and row."""
+def load_classification_data(
+    args: ClassificationDataArguments,
+    *,
+    seed: int = 42,
+    splits: tuple[str, ...] = SPLITS,
+    label_names: list[str] | None = None,
+) -> ClassificationData:
+    """Load, validate and label-encode the data; every problem is a DataError naming the file and row.
+
+    ``splits``: the splits to read (a run with do_train false reads no training data); ``label_names``: the labels
+    of a trained model (default: read from the training data). A test file without the label column is predicted,
+    not scored (``unlabelled``); one that labels some rows and not others is a DataError naming the first row left
+    without a label."""
     text_columns = [args.text_column] + ([args.text_pair_column] if args.text_pair_column else [])
-    raw = load_raw_data(args, seed=seed, text_columns=text_columns)
-    require_columns(raw, [*text_columns, args.label_column])
+    raw = load_raw_data(args, seed=seed, text_columns=text_columns, splits=splits)
+    require_columns(raw, [*text_columns, args.label_column], optional_in_test=(args.label_column,))
     for split in raw.splits:
         for column in text_columns:
             _check_texts(raw, split, column)
-    label_names = _label_names(raw, args)
-    integers_index_names = bool(args.class_names) and raw.splits["train"].features[args.label_column].dtype.startswith(
-        "int"
-    )
-    _encode_labels(raw, args.label_column, label_names, integers_index_names=integers_index_names)
-    split_validation(raw, args, seed=seed)
+    unlabelled = _unlabelled_test(raw, args.label_column)
+    labelled = [split for split in raw.splits if split not in unlabelled]
+    if label_names is None:
+        label_names = _label_names(raw, args)
+    if "train" in raw.splits:
+        integers_index_names = bool(args.class_names) and _holds_integers(raw.splits["train"], args.label_column)
+    else:  # a trained model's names: integer labels that are not its names ("0", "1") index them (SST-2's 0/1)
+        integers_index_names = any(
+            _holds_integers(raw.splits[split], args.label_column)
+            and not {str(value) for value in raw.splits[split][args.label_column][:]} <= set(label_names)
+            for split in labelled
+        )
+    _encode_labels(raw, args.label_column, label_names, integers_index_names=integers_index_names, splits=labelled)
+    if "train" in raw.splits:
+        split_validation(raw, args, seed=seed)
     limit_samples(raw, args)
-    return ClassificationData(raw=raw, label_names=label_names)
+    return ClassificationData(raw=raw, label_names=label_names, unlabelled=unlabelled)
+
+
+def _unlabelled_test(raw: RawData, column: str) -> set[str]:
+    """``{"test"}`` when the test split has no labels (no label column, or one left empty on every row); a DataError
+    naming the row when only some rows have one."""
+    if "test" not in raw.splits:
+        return set()
+    test = raw.splits["test"]
+    if column not in test.column_names:
+        return {"test"}
+    values = test[column][:]
+    missing = [index for index, value in enumerate(values) if _is_missing(value)]
+    if len(missing) == len(values):
+        raw.splits["test"] = test.remove_columns(column)
+        return {"test"}
+    if missing:
+        raise DataError(
+            f"{raw.locate('test', missing[0])}: no label in column '{column}' (the test file labels some rows and "
+            "not others: label every row, or none to only predict)"
+        )
+    return set()
+
+
+def _holds_integers(dataset: Any, column: str) -> bool:
+    return dataset.features[column].dtype.startswith("int")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and value != value)  # NaN: an empty csv cell
 
 
 def tokenize_classification(
@@ -74,7 +124,8 @@ def tokenize_classification(
             truncation=True,
             max_length=args.max_seq_length,
         )
-        encoded["labels"] = batch[args.label_column]
+        if args.label_column in batch:  # an unlabelled test split is encoded for predictions only
+            encoded["labels"] = batch[args.label_column]
         return encoded
 
     return encode_splits(data.raw.splits, tokenize, num_proc=args.preprocessing_num_workers)
@@ -156,14 +207,17 @@ def _label_names(raw: RawData, args: ClassificationDataArguments) -> list[str]:
     return [str(value) for value in sorted(values)]
 
 
-def _encode_labels(raw: RawData, column: str, label_names: list[str], *, integers_index_names: bool) -> None:
+def _encode_labels(
+    raw: RawData, column: str, label_names: list[str], *, integers_index_names: bool, splits: list[str]
+) -> None:
     """Replace every label by its index in ``label_names``; a label outside the set is a DataError.
 
     Labels match a name by their text ("positive", or "1" for names derived from integer labels); with explicit
     ``label_names`` and integer labels, the integer is the index into the names (SST-2's 0/1 with [negative, positive]).
     """
     label_ids = {name: index for index, name in enumerate(label_names)}
-    for split, dataset in raw.splits.items():
+    for split in splits:
+        dataset = raw.splits[split]
         values = dataset[column][:]
         is_class_label = isinstance(dataset.features[column], ClassLabel)  # `features` is a deep copy: read it once
         encoded = []

@@ -17,11 +17,13 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from nlpkit.data.loading import (
+    SPLITS,
     DataArguments,
     DataError,
     check_utf8,
     load_local_file,
     load_raw_data,
+    local_files,
     require_columns,
     resolve_data_path,
 )
@@ -46,11 +48,18 @@ class LanguageModelingDataArguments(DataArguments):
 
 @dataclass
 class LanguageModelingText:
-    """The raw training and validation texts, and where each came from (for error messages and the card)."""
+    """The raw training, validation and test texts, and where each came from (for error messages and the card). A
+    run with do_train false reads no training text (``train`` is None), and validation only with do_eval."""
 
-    train: str
-    validation: str
+    train: str | None
+    validation: str | None
     sources: dict[str, str]
+    test: str | None = None  # test_file: scored (perplexity), and each line a prompt for predictions
+
+    @property
+    def prompts(self) -> list[str]:
+        """The prompts of ``predictions.jsonl``: each non-empty line of the test text, as written."""
+        return [line for line in (self.test or "").splitlines() if line.strip()]
 
 
 def read_text(path: str | Path, text_column: str = "text") -> str:
@@ -76,25 +85,27 @@ def read_text(path: str | Path, text_column: str = "text") -> str:
     return text
 
 
-def load_text(args: LanguageModelingDataArguments) -> LanguageModelingText:
-    """The training and validation texts named by ``args`` (validation carved from the end of train if absent)."""
+def load_text(args: LanguageModelingDataArguments, *, splits: tuple[str, ...] = SPLITS) -> LanguageModelingText:
+    """The training, validation and test texts named by ``args`` (validation carved from the end of train if absent);
+    ``splits``: the texts to read (a run with do_train false reads no training text)."""
     sources: dict[str, str] = {}
+    texts: dict[str, str] = {}
     if args.dataset_name:
-        raw = load_raw_data(args)
+        raw = load_raw_data(args, splits=tuple(split for split in splits if split != "test"))
         require_columns(raw, [args.text_column])
         texts = {split: "\n".join(dataset[args.text_column]) for split, dataset in raw.splits.items()}
         sources = dict(raw.sources)
-    else:
-        texts = {"train": read_text(args.train_file, args.text_column)}
-        sources["train"] = str(args.train_file)
-        if args.validation_file:
-            texts["validation"] = read_text(args.validation_file, args.text_column)
-            sources["validation"] = str(args.validation_file)
-    if args.max_train_samples is not None:  # rows are blocks here: count characters generously, cut later
+    local = splits if not args.dataset_name else tuple(split for split in splits if split == "test")
+    for split, path in local_files(args, local):
+        texts[split] = read_text(path, args.text_column)
+        sources[split] = str(path)
+    if args.max_train_samples is not None and "train" in texts:  # rows are blocks: count characters generously
         texts["train"] = texts["train"][: args.max_train_samples * args.block_size * 8]
     for split, text in texts.items():
         if not text.strip():
             raise DataError(f"{sources[split]}: the {split} text is empty")
+    if "train" not in texts:
+        return LanguageModelingText(None, texts.get("validation"), sources, test=texts.get("test"))
     if "validation" not in texts:
         train = texts["train"]
         cut = len(train) - max(1, round(len(train) * args.validation_split_percentage / 100))
@@ -104,7 +115,9 @@ def load_text(args: LanguageModelingDataArguments) -> LanguageModelingText:
         texts["train"], texts["validation"] = train[:cut], train[cut:]
         sources["validation"] = f"{sources['train']} (last {args.validation_split_percentage:g}%)"
         logger.info("No validation data given: held out the last %d of %d characters", len(train) - cut, len(train))
-    return LanguageModelingText(train=texts["train"], validation=texts["validation"], sources=sources)
+    return LanguageModelingText(
+        train=texts["train"], validation=texts["validation"], sources=sources, test=texts.get("test")
+    )
 
 
 def encode_text(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -126,33 +139,44 @@ def group_into_blocks(ids: list[int], block_size: int) -> datasets.Dataset:
 
 @dataclass
 class LanguageModelingBlocks:
-    """Blocks of token ids ready for the Trainer, plus the token/character counts that convert loss to bits/char."""
+    """Blocks of token ids ready for the Trainer, plus the token/character counts that convert loss to bits/char
+    (``validation`` and ``test`` are None when the text was not read)."""
 
-    train: datasets.Dataset
-    validation: datasets.Dataset
+    train: datasets.Dataset | None
+    validation: datasets.Dataset | None
     validation_tokens_per_character: float
+    test: datasets.Dataset | None = None
+    test_tokens_per_character: float = 1.0
 
 
 def build_blocks(
     text: LanguageModelingText, tokenizer: PreTrainedTokenizerBase, args: LanguageModelingDataArguments
 ) -> LanguageModelingBlocks:
-    """Encode both texts and cut them into blocks; raise DataError when a text is shorter than one block."""
-    splits = {}
-    tokens_per_character = 1.0
-    for split, raw in (("train", text.train), ("validation", text.validation)):
+    """Encode the texts and cut them into blocks; raise DataError when a training or validation text is shorter
+    than one block. A test text that short (a file of prompts) is scored as one shorter block."""
+    splits: dict[str, datasets.Dataset | None] = {"train": None, "validation": None, "test": None}
+    ratios = {"validation": 1.0, "test": 1.0}
+    for split, raw in (("train", text.train), ("validation", text.validation), ("test", text.test)):
+        if raw is None:
+            continue
         ids = encode_text(raw, tokenizer)
-        if len(ids) < args.block_size:
+        if split == "test" and 2 <= len(ids) < args.block_size:
+            blocks = group_into_blocks(ids, len(ids))
+        elif len(ids) < args.block_size:
             raise DataError(
                 f"{text.sources[split]}: the {split} text has {len(ids)} tokens, fewer than one block "
                 f"(block_size {args.block_size}): give more text or a smaller block_size"
             )
-        blocks = group_into_blocks(ids, args.block_size)
+        else:
+            blocks = group_into_blocks(ids, args.block_size)
         limit = args.max_train_samples if split == "train" else args.max_eval_samples
         if limit is not None and len(blocks) > limit:
             blocks = blocks.select(range(limit))
         splits[split] = blocks
-        if split == "validation":
-            tokens_per_character = len(ids) / len(raw)
-    logger.info("%d training and %d validation blocks of %d tokens", len(splits["train"]), len(splits["validation"]),
-                args.block_size)  # fmt: skip
-    return LanguageModelingBlocks(splits["train"], splits["validation"], tokens_per_character)
+        if split in ratios:
+            ratios[split] = len(ids) / len(raw)
+    counts = ", ".join(f"{len(blocks)} {split}" for split, blocks in splits.items() if blocks is not None)
+    logger.info("Blocks of %d tokens: %s", args.block_size, counts)
+    return LanguageModelingBlocks(
+        splits["train"], splits["validation"], ratios["validation"], splits["test"], ratios["test"]
+    )

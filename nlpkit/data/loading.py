@@ -60,7 +60,9 @@ class DataArguments:
     dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
 
     def __post_init__(self) -> None:
-        if self.dataset_name is None and self.train_file is None:
+        # Training needs dataset_name or train_file (start_run checks it); a run with do_train false may read a
+        # validation or test file alone.
+        if self.dataset_name is None and not (self.train_file or self.validation_file or self.test_file):
             raise ValueError("no data: set 'dataset_name' (a Hub dataset) or 'train_file' (a local file)")
         if self.dataset_name is not None and self.train_file is not None:
             raise ValueError("set either 'dataset_name' or 'train_file', not both")
@@ -89,12 +91,22 @@ class RawData:
         return f"{source}, line {index + _FIRST_DATA_LINE[suffix]}"
 
 
+SPLITS = ("train", "validation", "test")
+
+
 @dataclass
 class LabeledData:
-    """Validated raw splits whose labels are integer ids 0..n-1, and the names of those ids."""
+    """Validated raw splits whose labels are integer ids 0..n-1, and the names of those ids. A test split may come
+    without labels (``unlabelled``): it is predicted, not scored."""
 
     raw: RawData
     label_names: list[str]
+    unlabelled: set[str] = field(default_factory=set)  # splits without labels (the test split, when so given)
+
+    def labelled_splits(self) -> RawData:
+        """The splits that have labels (what is encoded for training and scoring)."""
+        kept = {split: data for split, data in self.raw.splits.items() if split not in self.unlabelled}
+        return RawData(DatasetDict(kept), {split: self.raw.sources[split] for split in kept})
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -193,21 +205,37 @@ def load_local_file(path: str | Path, *, text_columns: list[str] | None = None) 
         raise DataError(f"{path}: could not be read as {suffix[1:]}: {message}") from None
 
 
-def load_raw_data(args: DataArguments, *, seed: int = 42, text_columns: list[str] | None = None) -> RawData:
-    """Load train/validation (and test) splits; carve a seeded validation split from train when none is given."""
-    splits: dict[str, datasets.Dataset] = {}
+def local_files(args: DataArguments, splits: tuple[str, ...] = SPLITS) -> list[tuple[str, str]]:
+    """``(split, path)`` of the local files named for ``splits`` (train, validation, test), in that order."""
+    named = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
+    return [(split, named[split]) for split in SPLITS if split in splits and named[split] is not None]
+
+
+def load_raw_data(
+    args: DataArguments,
+    *,
+    seed: int = 42,
+    text_columns: list[str] | None = None,
+    splits: tuple[str, ...] = SPLITS,
+) -> RawData:
+    """Load the train/validation (and test) splits among ``splits`` (a run with do_train false reads no training
+    data); a Hub dataset gives train and validation, a local ``test_file`` the test split."""
+    loaded: dict[str, datasets.Dataset] = {}
     sources: dict[str, str] = {}
     if args.dataset_name:
-        splits, sources = _load_hub(args)
+        if {"train", "validation"} & set(splits):  # a run that only predicts reads nothing from the Hub
+            loaded, sources = _load_hub(args, splits)
+        if "test" in splits and args.test_file is not None:
+            loaded["test"] = load_local_file(args.test_file, text_columns=text_columns)
+            sources["test"] = str(args.test_file)
     else:
-        for split, path in (("train", args.train_file), ("validation", args.validation_file), ("test", args.test_file)):
-            if path is not None:
-                splits[split] = load_local_file(path, text_columns=text_columns)
-                sources[split] = str(path)
-    for split, dataset in splits.items():
+        for split, path in local_files(args, splits):
+            loaded[split] = load_local_file(path, text_columns=text_columns)
+            sources[split] = str(path)
+    for split, dataset in loaded.items():
         if len(dataset) == 0:
             raise DataError(f"{sources[split]}: the {split} split is empty")
-    return RawData(DatasetDict(splits), sources)
+    return RawData(DatasetDict(loaded), sources)
 
 
 def split_validation(raw: RawData, args: DataArguments, *, seed: int) -> None:
@@ -235,16 +263,21 @@ def limit_samples(raw: RawData, args: DataArguments) -> None:
             raw.splits[split] = raw.splits[split].select(range(limit))
 
 
-def require_columns(raw: RawData, columns: list[str]) -> None:
-    """Raise DataError naming the split's source and listing the columns that exist when one is missing."""
+def require_columns(raw: RawData, columns: list[str], *, optional_in_test: tuple[str, ...] = ()) -> None:
+    """Raise DataError naming the split's source and listing the columns that exist when one is missing (the
+    ``optional_in_test`` ones, labels, may be absent from the test split: it is then predicted, not scored)."""
     for split, dataset in raw.splits.items():
         for column in columns:
+            if split == "test" and column in optional_in_test:
+                continue
             if column not in dataset.column_names:
                 existing = ", ".join(dataset.column_names)
                 raise DataError(f"{raw.sources[split]}: no column '{column}' (columns: {existing})")
 
 
-def _load_hub(args: DataArguments) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
+def _load_hub(
+    args: DataArguments, splits: tuple[str, ...] = SPLITS
+) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
     try:
         loaded = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
     except Exception as error:
@@ -253,8 +286,8 @@ def _load_hub(args: DataArguments) -> tuple[dict[str, datasets.Dataset], dict[st
             f"{str(error).splitlines()[0] if str(error) else 'no message'}); offline? use local files "
             "(train_file/validation_file) instead"
         ) from None
-    wanted = {"train": args.train_split}
-    if args.validation_split:
+    wanted = {"train": args.train_split} if "train" in splits else {}
+    if args.validation_split and "validation" in splits:
         wanted["validation"] = args.validation_split
     splits, sources = {}, {}
     for split, name in wanted.items():

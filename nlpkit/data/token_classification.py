@@ -22,6 +22,7 @@ import datasets
 from datasets import ClassLabel, DatasetDict
 
 from nlpkit.data.loading import (
+    SPLITS,
     DataArguments,
     DataError,
     LabeledData,
@@ -30,6 +31,7 @@ from nlpkit.data.loading import (
     limit_samples,
     load_local_file,
     load_raw_data,
+    local_files,
     require_columns,
     resolve_data_path,
     split_validation,
@@ -117,15 +119,19 @@ def first_iob2_violation(tags: list[str]) -> int | None:
 
 @dataclass
 class ConllSentences:
-    """Sentences of a CoNLL file and the line number of each sentence's first token (token i is on ``line + i``)."""
+    """Sentences of a CoNLL file and the line number of each sentence's first token (token i is on ``line + i``);
+    ``tags`` is None for an untagged file (one token per line and nothing else: a test file to predict)."""
 
     tokens: list[list[str]]
-    tags: list[list[str]]
+    tags: list[list[str]] | None
     lines: list[int]
 
 
-def read_conll(path: str | Path, tag_column_index: int = -1) -> ConllSentences:
-    """Read a CoNLL-style file (see the module docstring); DataError names the file and line of a malformed line."""
+def read_conll(path: str | Path, tag_column_index: int = -1, *, allow_untagged: bool = False) -> ConllSentences:
+    """Read a CoNLL-style file (see the module docstring); DataError names the file and line of a malformed line.
+
+    ``allow_untagged``: a file whose token lines hold the token alone is read without tags (a test file to predict);
+    one where some lines have tags and others not is a DataError naming the first line that differs."""
     path = resolve_data_path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -146,20 +152,31 @@ def read_conll(path: str | Path, tag_column_index: int = -1) -> ConllSentences:
                     tokens, tags = [], []
                 continue
             where = f"{path}, line {line_number}"
-            if len(fields) < 2:
-                raise DataError(f"{where}: expected a token and a tag separated by spaces or a tab, got {stripped!r}")
+            if len(fields) < 2 and not (allow_untagged and columns in (None, 1)):
+                untagged = " (the file's first token line has a tag: tag every token, or none)" if columns else ""
+                raise DataError(
+                    f"{where}: expected a token and a tag separated by spaces or a tab, got {stripped!r}{untagged}"
+                )
             if columns is None:
                 columns = len(fields)
-                if not -columns <= tag_column_index < columns:
+                if columns > 1 and not -columns <= tag_column_index < columns:
                     raise DataError(
                         f"{where}: tag_column_index is {tag_column_index} but the line has {columns} columns"
                     )
             elif len(fields) != columns:
-                raise DataError(f"{where}: {len(fields)} columns where the file's first token line has {columns}")
+                hint = " (tag every token, or none)" if allow_untagged and 1 in (columns, len(fields)) else ""
+                raise DataError(f"{where}: {len(fields)} columns where the file's first token line has {columns}{hint}")
+            tokens.append(fields[0])
+            if columns == 1:
+                continue
             tag = fields[tag_column_index]
             if (problem := check_tag(tag)) is not None:
-                raise DataError(f"{where}: {problem}")
-            tokens.append(fields[0])
+                hint = (
+                    " (a file to tag holds one token per line, or use a jsonl file with a 'text' field per sentence)"
+                    if allow_untagged
+                    else ""
+                )
+                raise DataError(f"{where}: {problem}{hint}")
             tags.append(tag)
     if tokens:
         sentences.tokens.append(tokens)
@@ -167,6 +184,8 @@ def read_conll(path: str | Path, tag_column_index: int = -1) -> ConllSentences:
         sentences.lines.append(line_number + 1 - len(tokens))
     if not sentences.tokens:
         raise DataError(f"{path}: no sentences (expected one 'token ... tag' line per token)")
+    if columns == 1:
+        sentences.tags = None
     return sentences
 
 
@@ -175,55 +194,75 @@ def read_conll(path: str | Path, tag_column_index: int = -1) -> ConllSentences:
 
 
 def load_token_classification_data(
-    args: TokenClassificationDataArguments, *, seed: int = 42
+    args: TokenClassificationDataArguments,
+    *,
+    seed: int = 42,
+    splits: tuple[str, ...] = SPLITS,
+    label_names: list[str] | None = None,
 ) -> TokenClassificationData:
-    """Load, validate, convert to IOB2 and label-encode the data; every problem is a DataError naming file and line."""
-    splits: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
+    """Load, validate, convert to IOB2 and label-encode the data; every problem is a DataError naming file and line.
+
+    ``splits``: the splits to read (a run with do_train false reads no training data); ``label_names``: the tags of
+    a trained model (default: read from the training data). A test file without tags (a CoNLL file of tokens alone,
+    or rows without the tags column) is predicted, not scored (``unlabelled``)."""
+    wanted, splits = splits, {}  # the splits asked for; the tokens and tags read for each
+    texts: dict[str, list[str]] = {}  # a test file of raw sentences ('text' field): the sentences as written
     sources: dict[str, str] = {}
     locators: dict[str, Locator] = {}
     class_names: dict[str, list[str] | None] = {}  # ClassLabel names of the tags, where the data has them
-    if args.dataset_name is None:
-        files = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
-        for split, path in files.items():
-            if path is None:
-                continue
+    if args.dataset_name is None or (args.test_file and "test" in wanted):
+        files = local_files(args, wanted) if args.dataset_name is None else [("test", args.test_file)]
+        for split, path in files:
             sources[split] = str(path)
             if resolve_data_path(path).suffix.lower() in CONLL_SUFFIXES:
-                conll = read_conll(path, args.tag_column_index)
+                conll = read_conll(path, args.tag_column_index, allow_untagged=split == "test")
                 splits[split] = (conll.tokens, conll.tags)
                 locators[split] = _conll_locator(resolve_data_path(path), conll.lines)
             else:
                 raw = RawData(DatasetDict({split: load_local_file(path)}), {split: str(path)})
-                *splits[split], class_names[split] = _columns(raw, split, args)
                 locators[split] = _row_locator(raw, split)
-    else:
-        raw = load_raw_data(args, seed=seed)
+                if split == "test" and args.tokens_column not in raw.splits[split].column_names:
+                    texts[split] = _texts(raw, split, args.tokens_column)  # sentences to tag, as written
+                    splits[split] = ([text.split() for text in texts[split]], None)
+                    continue
+                *splits[split], class_names[split] = _columns(raw, split, args)
+    if args.dataset_name is not None:
+        raw = load_raw_data(args, seed=seed, splits=tuple(split for split in wanted if split != "test"))
         sources.update(raw.sources)
         for split in raw.splits:
             *splits[split], class_names[split] = _columns(raw, split, args)
             locators[split] = _row_locator(raw, split)
 
+    unlabelled = {split for split, (_, tags) in splits.items() if tags is None}
     for split, (tokens, tags) in splits.items():
-        splits[split] = (tokens, _to_iob2(tags, args.tag_scheme, locators[split], sources[split]))
-    label_names = _label_names(splits["train"][1], class_names.get("train"))
+        if tags is not None:
+            splits[split] = (tokens, _to_iob2(tags, args.tag_scheme, locators[split], sources[split]))
+    given = label_names is not None
+    if label_names is None:
+        label_names = _label_names(splits["train"][1], class_names.get("train"))
     label_ids = {name: index for index, name in enumerate(label_names)}
     features = datasets.Features(
         {"tokens": datasets.List(datasets.Value("string")), "ner_tags": datasets.List(ClassLabel(names=label_names))}
     )
     encoded = {}
     for split, (tokens, tags) in splits.items():
+        if tags is None:
+            columns = {"tokens": tokens, **({"text": texts[split]} if split in texts else {})}
+            encoded[split] = datasets.Dataset.from_dict(columns)
+            continue
         ids = []
         for sentence, sentence_tags in enumerate(tags):
             for position, tag in enumerate(sentence_tags):
                 if tag not in label_ids:
+                    where = "is not a tag of the model" if given else "does not occur in the training data"
                     raise DataError(
-                        f"{locators[split](sentence, position)}: tag {tag!r} does not occur in the training data "
-                        f"(tags: {', '.join(label_names)})"
+                        f"{locators[split](sentence, position)}: tag {tag!r} {where} (tags: {', '.join(label_names)})"
                     )
             ids.append([label_ids[tag] for tag in sentence_tags])
         encoded[split] = datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": ids}, features=features)
     raw = RawData(DatasetDict(encoded), sources)
-    split_validation(raw, args, seed=seed)
+    if "train" in raw.splits:
+        split_validation(raw, args, seed=seed)
     limit_samples(raw, args)
     logger.info(
         "NER data: %s; %d tags (%s)",
@@ -231,7 +270,7 @@ def load_token_classification_data(
         len(label_names),
         " ".join(label_names),
     )
-    return TokenClassificationData(raw=raw, label_names=label_names)
+    return TokenClassificationData(raw=raw, label_names=label_names, unlabelled=unlabelled)
 
 
 def _conll_locator(path: Path, lines: list[int]) -> Locator:
@@ -242,10 +281,13 @@ def _row_locator(raw: RawData, split: str) -> Locator:
     return lambda sentence, token=None: raw.locate(split, sentence) + ("" if token is None else f", token {token}")
 
 
-def _columns(raw: RawData, split: str, args: TokenClassificationDataArguments) -> tuple[list, list, list | None]:
-    """Token lists, tag-name lists and the tags' ClassLabel names (if any) of a dataset split."""
-    require_columns(raw, [args.tokens_column, args.tags_column])
+def _columns(raw: RawData, split: str, args: TokenClassificationDataArguments) -> tuple[list, list | None, list | None]:
+    """Token lists, tag-name lists (None for a test split without the tags column) and the tags' ClassLabel names
+    (if any) of a dataset split."""
+    require_columns(raw, [args.tokens_column, args.tags_column], optional_in_test=(args.tags_column,))
     dataset = raw.splits[split]
+    if args.tags_column not in dataset.column_names:
+        return _untagged_rows(raw, split, args.tokens_column), None, None
     tag_feature = getattr(dataset.features[args.tags_column], "feature", None)
     names = tag_feature.names if isinstance(tag_feature, ClassLabel) else None
     tokens_list, tags_list = [], []
@@ -253,6 +295,11 @@ def _columns(raw: RawData, split: str, args: TokenClassificationDataArguments) -
         where = raw.locate(split, row)
         if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
             raise DataError(f"{where}: column '{args.tokens_column}' must hold a list of strings")
+        if tags is None and split == "test":
+            raise DataError(
+                f"{where}: no tags in column '{args.tags_column}' (the test file tags some rows and not others: "
+                "tag every row, or none to only predict)"
+            )
         if not isinstance(tags, list) or len(tags) != len(tokens):
             count = len(tags) if isinstance(tags, list) else type(tags).__name__
             raise DataError(f"{where}: {len(tokens)} tokens but {count} tags in column '{args.tags_column}'")
@@ -272,6 +319,33 @@ def _columns(raw: RawData, split: str, args: TokenClassificationDataArguments) -
     if not tokens_list:
         raise DataError(f"{raw.sources[split]}: the {split} split has no non-empty sentence")
     return tokens_list, tags_list, names
+
+
+def _texts(raw: RawData, split: str, tokens_column: str) -> list[str]:
+    """The sentences of a test file of raw text (a ``text`` field per row, no ``tokens_column``), to tag."""
+    dataset = raw.splits[split]
+    if "text" not in dataset.column_names:
+        existing = ", ".join(dataset.column_names)
+        raise DataError(f"{raw.sources[split]}: no column '{tokens_column}' nor 'text' (columns: {existing})")
+    sentences = []
+    for row, text in enumerate(dataset["text"]):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{raw.locate(split, row)}: no sentence in column 'text'")
+        sentences.append(text)
+    return sentences
+
+
+def _untagged_rows(raw: RawData, split: str, column: str) -> list[list[str]]:
+    """The non-empty token lists of a split without tags (a test file to predict)."""
+    sentences = []
+    for row, tokens in enumerate(raw.splits[split][column]):
+        if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+            raise DataError(f"{raw.locate(split, row)}: column '{column}' must hold a list of strings")
+        if tokens:
+            sentences.append(tokens)
+    if not sentences:
+        raise DataError(f"{raw.sources[split]}: the {split} split has no non-empty sentence")
+    return sentences
 
 
 def _to_iob2(tags: list[list[str]], scheme: str, locate: Locator, source: str) -> list[list[str]]:

@@ -23,12 +23,14 @@ import datasets
 from datasets import DatasetDict
 
 from nlpkit.data.loading import (
+    SPLITS,
     DataArguments,
     DataError,
     RawData,
     check_utf8,
     limit_samples,
     load_raw_data,
+    local_files,
     resolve_data_path,
     split_validation,
 )
@@ -74,35 +76,57 @@ class TranslationDataArguments(DataArguments):
         return list(self.pair_languages or [self.source_lang, self.target_lang])
 
 
-def read_pair_file(path: str | Path, languages: list[str]) -> dict[str, list[str]]:
-    """Read ``text<TAB>text`` lines into ``{language: texts}``; a line without exactly one TAB is an error."""
+def read_pair_file(path: str | Path, languages: list[str], *, source_only: str | None = None) -> dict[str, list[str]]:
+    """Read ``text<TAB>text`` lines into ``{language: texts}``; a line without exactly one TAB is an error.
+
+    ``source_only``: the source language, when the file may hold source sentences alone (a test file to translate):
+    a file whose first line has no TAB is read as ``{source_only: texts}``, and then every line must have none."""
     path = resolve_data_path(path)
     _require_file(path)
     columns: dict[str, list[str]] = {language: [] for language in languages}
+    single = None  # whether the file holds one sentence a line (decided by its first line)
     with path.open(encoding="utf-8", newline="\n") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.rstrip("\r\n").split("\t")
+            if single is None:
+                single = source_only is not None and len(fields) == 1
+                if single:
+                    columns = {source_only: []}
+            if single:
+                if len(fields) != 1:
+                    raise DataError(
+                        f"{path}:{number}: a TAB in a file of source sentences alone (its first line has none): give "
+                        "every line its reference translation, or none"
+                    )
+                columns[source_only].append(fields[0].strip())
+                continue
             if len(fields) != 2:
-                raise DataError(f"{path}:{number}: expected one TAB between the two sentences, found {len(fields) - 1}")
+                hint = " (give every line its reference translation, or none)" if source_only else ""
+                raise DataError(
+                    f"{path}:{number}: expected one TAB between the two sentences, found {len(fields) - 1}{hint}"
+                )
             for language, text in zip(languages, fields):
                 columns[language].append(text.strip())
-    if not columns[languages[0]]:
+    if not next(iter(columns.values())):
         raise DataError(f"{path}: the file is empty")
     return columns
 
 
 def read_aligned_files(prefix: str | Path, languages: list[str]) -> dict[str, list[str]]:
-    """Read ``<prefix>.<lang>`` for each language; the files must have the same number of lines."""
+    """Read ``<prefix>.<lang>`` for each language (one: a test file's sources alone); the files must have the same
+    number of lines."""
     prefix = resolve_data_path(prefix)
     columns: dict[str, list[str]] = {}
     for language in languages:
         path = prefix.with_name(f"{prefix.name}.{language}")
         _require_file(path)
         columns[language] = [line.rstrip("\r\n").strip() for line in path.open(encoding="utf-8", newline="\n")]
-    (first, second) = (prefix.with_name(f"{prefix.name}.{language}") for language in languages)
+    first, *others = (prefix.with_name(f"{prefix.name}.{language}") for language in languages)
     counts = [len(columns[language]) for language in languages]
-    if counts[0] != counts[1]:
-        raise DataError(f"line-aligned files differ in length: {first} has {counts[0]} lines, {second} has {counts[1]}")
+    if others and counts[0] != counts[1]:
+        raise DataError(
+            f"line-aligned files differ in length: {first} has {counts[0]} lines, {others[0]} has {counts[1]}"
+        )
     if counts[0] == 0:
         raise DataError(f"{first}: the file is empty")
     return columns
@@ -121,16 +145,23 @@ def _is_aligned_prefix(path: str, languages: list[str]) -> bool:
     )
 
 
-def _load_local(path: str, args: TranslationDataArguments) -> datasets.Dataset:
+def _load_local(path: str, args: TranslationDataArguments, *, references_optional: bool = False) -> datasets.Dataset:
+    """One split of local pairs; ``references_optional`` (a test file): source sentences alone are read too (a
+    file without TABs, or the source file of a line-aligned pair whose target file is absent), without ``target``."""
     languages = [args.source_lang, args.target_lang]
     if _is_aligned_prefix(path, languages):
         columns = read_aligned_files(path, languages)
+    elif references_optional and _is_aligned_prefix(path, [args.source_lang]):
+        columns = read_aligned_files(path, [args.source_lang])
     else:
         resolved = resolve_data_path(path)
         if not resolved.is_file():
             candidates = ", ".join(str(resolved.with_name(f"{resolved.name}.{lang}")) for lang in languages)
             raise DataError(f"{resolved}: file not found (nor the line-aligned pair {candidates})")
-        columns = read_pair_file(path, args.languages_in_pair_file)
+        source_only = args.source_lang if references_optional else None
+        columns = read_pair_file(path, args.languages_in_pair_file, source_only=source_only)
+    if args.target_lang not in columns:
+        return datasets.Dataset.from_dict({SOURCE: columns[args.source_lang]})
     return datasets.Dataset.from_dict({SOURCE: columns[args.source_lang], TARGET: columns[args.target_lang]})
 
 
@@ -151,21 +182,25 @@ def pairs_from_hub_split(dataset: datasets.Dataset, source: str, args: Translati
     )
 
 
-def load_translation_data(args: TranslationDataArguments, *, seed: int = 42) -> RawData:
-    """Load the splits as ``source``/``target`` columns, hold out validation if needed, filter and limit them."""
+def load_translation_data(
+    args: TranslationDataArguments, *, seed: int = 42, splits: tuple[str, ...] = SPLITS
+) -> RawData:
+    """Load the splits as ``source``/``target`` columns, hold out validation if needed, filter and limit them.
+
+    ``splits``: the splits to read (a run with do_train false reads no training pairs). A test file of source
+    sentences alone comes without ``target``: it is translated, not scored."""
+    loaded, sources = {}, {}
     if args.dataset_name:
-        raw = load_raw_data(args, seed=seed)
-        raw.splits = DatasetDict(
-            {split: pairs_from_hub_split(data, raw.sources[split], args) for split, data in raw.splits.items()}
-        )
-    else:
-        splits, sources = {}, {}
-        for split, path in (("train", args.train_file), ("validation", args.validation_file), ("test", args.test_file)):
-            if path is not None:
-                splits[split] = _load_local(path, args)
-                sources[split] = str(path)
-        raw = RawData(DatasetDict(splits), sources)
-    split_validation(raw, args, seed=seed)
+        raw = load_raw_data(args, seed=seed, splits=tuple(split for split in splits if split != "test"))
+        loaded = {split: pairs_from_hub_split(data, raw.sources[split], args) for split, data in raw.splits.items()}
+        sources = dict(raw.sources)
+    local = splits if not args.dataset_name else tuple(split for split in splits if split == "test")
+    for split, path in local_files(args, local):
+        loaded[split] = _load_local(path, args, references_optional=split == "test")
+        sources[split] = str(path)
+    raw = RawData(DatasetDict(loaded), sources)
+    if "train" in raw.splits:
+        split_validation(raw, args, seed=seed)
     if args.max_words is not None:
         kept = raw.splits["train"].filter(
             lambda row: len(row[SOURCE].split()) <= args.max_words and len(row[TARGET].split()) <= args.max_words
@@ -178,7 +213,9 @@ def load_translation_data(args: TranslationDataArguments, *, seed: int = 42) -> 
         raw.splits["train"] = kept
     limit_samples(raw, args)
     for split, dataset in raw.splits.items():
-        empty = next((i for i, row in enumerate(dataset) if not row[SOURCE] or not row[TARGET]), None)
+        empty = next(
+            (i for i, row in enumerate(dataset) if not row[SOURCE] or (TARGET in row and not row[TARGET])), None
+        )
         if empty is not None:
             raise DataError(f"{raw.sources[split]}: pair {empty + 1} has an empty side")
     return raw

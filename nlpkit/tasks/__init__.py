@@ -7,7 +7,12 @@ Every task package ``nlpkit/tasks/<task>/`` offers the same names:
 - ``CARD``: what the model card says of every model of the task (pipeline tag, Auto class, task name);
 - ``load_data(run)``: the validated data (DataError naming file and row on bad input);
 - ``train(run, data, setup)``: tokenize, collate, train, evaluate with the task's metrics, save the output folder,
-  show samples; returns the results (``all_results.json``).
+  show samples; returns the results (``all_results.json``). With ``do_predict`` it also writes ``predictions.jsonl``
+  (the test rows, their references where labelled, and the predictions of :mod:`nlpkit.predict`).
+
+With ``do_train false`` (:attr:`~nlpkit.training.Run.predict_only`) every model module's ``build`` returns the
+trained model instead (:func:`load_trained`: ``model_name_or_path`` or the finished run in ``output_dir``), and
+``load_data`` reads only the validation (``do_eval``) and test data, labelled with the model's own labels.
 
 Beside it, one module per way of getting a model (``pretrained.py`` fine-tunes a Hub or local checkpoint;
 ``<family>.py`` or ``from_scratch.py`` trains nlpkit's architectures from scratch) offers ``Arguments`` (the model's
@@ -26,8 +31,16 @@ from types import ModuleType
 from typing import Any
 
 from nlpkit.cards import ModelCardInfo
-from nlpkit.data.loading import DataArguments
-from nlpkit.pretrained import check_model_keys, data_settings, fine_tuning_command
+from nlpkit.config import ConfigError
+from nlpkit.data.loading import SPLITS, DataArguments
+from nlpkit.pretrained import (
+    check_model_keys,
+    data_settings,
+    fine_tuning_command,
+    from_pretrained,
+    model_task,
+    resolve_model_path,
+)
 from nlpkit.training import Run, start_run
 
 
@@ -117,3 +130,60 @@ def load_task_data(run: Run, arguments: type, load: Callable[..., Any]) -> Any:
 def sample_texts_field(texts: list[str], what: str) -> Any:
     """The ``sample_texts`` argument of a task: ``texts`` by default, ``what`` is done to them at the end of a run."""
     return field(default_factory=lambda: list(texts), metadata={"help": f"Sentences {what} at the end of the run."})
+
+
+# ---- do_train false: the trained model, and the data it is scored and predicts on ----
+
+
+def splits_to_load(run: Run) -> tuple[str, ...]:
+    """Every split when the run trains; with do_train false only validation (``do_eval``) and test (``do_predict``
+    or a test file to score)."""
+    if not run.predict_only:
+        return SPLITS
+    return (*(("validation",) if run.evaluates else ()), "test")
+
+
+def prediction_config(run: Run, task: str) -> Any:
+    """do_train false: the config of the model to predict with; a one-line ConfigError when it has no head of
+    ``task`` (a base checkpoint such as all-MiniLM-L6-v2, whose new head would predict at random, or a model of
+    another task)."""
+    config = _saved_config(resolve_model_path(run.prediction_model))
+    found = model_task(config.to_dict())
+    if found != task:
+        architecture = (config.architectures or [config.model_type])[0]
+        what = f"is a {found} model" if found else "has no task head"
+        if run.folder is not None:
+            run.folder.release()  # the output folder was only locked (and made, if missing): let it go now
+        raise ConfigError(
+            f"do_train false: {run.prediction_model} {what} ({architecture}), so it cannot predict {task}: give a "
+            "fine-tuned one (--model_name_or_path FOLDER: the output_dir of a finished run of this recipe, say)"
+        )
+    return config
+
+
+def _saved_config(path: str) -> Any:
+    """A model's config (read by ``load_data`` for its labels, then by ``build``: a small file, or the Hub's cache)."""
+    from transformers import AutoConfig
+
+    return from_pretrained(AutoConfig, path)
+
+
+def load_trained(run: Run, auto_class: Any, task: str, **tokenizer_kwargs: Any) -> tuple[Any, Any]:
+    """do_train false: the model to predict with (``auto_class``) and its tokenizer, from
+    :attr:`~nlpkit.training.Run.prediction_model`; each load failure one line."""
+    from transformers import AutoTokenizer
+
+    config = prediction_config(run, task)
+    path = resolve_model_path(run.prediction_model)  # a Hub id's packaged copy, as fine-tuning finds it
+    tokenizer = from_pretrained(AutoTokenizer, path, **tokenizer_kwargs)
+    model = from_pretrained(auto_class, path, config=config)
+    return model.eval(), tokenizer
+
+
+def trained_setup(model: Any, tokenizer: Any, run: Run, **extra: Any) -> ModelSetup:
+    """The :class:`ModelSetup` of a trained model (do_train false): nothing for a card, nothing to train."""
+    return ModelSetup(model, tokenizer, description=f"{run.prediction_model}, not trained further", **extra)
+
+
+def prediction_batch_size(run: Run) -> int:
+    return run.training_args.per_device_eval_batch_size

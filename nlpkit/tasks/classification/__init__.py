@@ -4,6 +4,7 @@ classifier (a pretrained BERT-family encoder: ``pretrained.py``; nlpkit's LSTM/G
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,19 @@ from nlpkit.data.classification import (
     tokenize_classification,
 )
 from nlpkit.metrics import combine_metrics
-from nlpkit.predict import classify, format_predictions
-from nlpkit.tasks import CardDefaults, ModelSetup, load_task_data, model_card, on_main_process_first, sample_texts_field
+from nlpkit.predict import classify, format_predictions, predict_records, predictor_for_model
+from nlpkit.tasks import (
+    CardDefaults,
+    ModelSetup,
+    load_trained,
+    model_card,
+    on_main_process_first,
+    prediction_batch_size,
+    prediction_config,
+    sample_texts_field,
+    splits_to_load,
+    trained_setup,
+)
 from nlpkit.training import Run, train_and_save
 
 DEFAULT_SAMPLE_TEXTS = [
@@ -49,7 +61,47 @@ CARD = CardDefaults("text-classification", "AutoModelForSequenceClassification",
 
 
 def load_data(run: Run) -> ClassificationData:
-    return load_task_data(run, Arguments, load_classification_data)
+    """The validated data; with do_train false only the validation/test data, labelled with the model's labels."""
+    args = run.get(Arguments)
+    label_names = None
+    if run.predict_only:
+        label_names = list(prediction_config(run, CARD.pipeline_tag).id2label.values())
+    return on_main_process_first(
+        run,
+        "loading data",
+        lambda: load_classification_data(
+            args, seed=run.training_args.seed, splits=splits_to_load(run), label_names=label_names
+        ),
+    )
+
+
+def build_trained(run: Run) -> ModelSetup:
+    """do_train false: the trained classifier (a BERT-family or LSTM one) and its tokenizer."""
+    model, tokenizer = load_trained(run, transformers.AutoModelForSequenceClassification, CARD.pipeline_tag)
+    return trained_setup(model, tokenizer, run)
+
+
+def test_predictions(
+    data: ClassificationData, args: Arguments, tokenizer: Any, batch_size: int
+) -> Callable[[Any], Iterator[dict[str, Any]]]:
+    """``predictions(model)`` for :func:`~nlpkit.training.train_and_save`: each test row (its fields as read, the
+    label as ``reference_label`` where the file has labels) with the prediction of ``nlpkit predict``."""
+
+    def predictions(model: Any) -> Iterator[dict[str, Any]]:
+        test = data.raw.splits["test"]
+        records = test.to_list()
+        if "test" not in data.unlabelled:
+            for record in records:
+                record["reference_label"] = data.label_names[record.pop(args.label_column)]
+        return predict_records(
+            predictor_for_model(model, tokenizer),
+            records,
+            text_column=args.text_column,
+            text_pair_column=args.text_pair_column,
+            batch_size=batch_size,
+        )
+
+    return predictions
 
 
 def accuracy_and_f1() -> Any:
@@ -68,18 +120,22 @@ def train(run: Run, data: ClassificationData, setup: ModelSetup) -> dict[str, An
     args = run.get(Arguments)
     encode = setup.encode or tokenize_classification
     tokenized = on_main_process_first(run, "tokenizing", lambda: encode(data, setup.tokenizer, args))
+    predictions = None
+    if run.writes_predictions:
+        predictions = test_predictions(data, args, setup.tokenizer, prediction_batch_size(run))
     trainer, results = train_and_save(
         run,
         model=setup.model,
         processing_class=setup.tokenizer,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
-        test_dataset=tokenized.get("test"),
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        test_dataset=None if "test" in data.unlabelled else tokenized.get("test"),
         data_collator=setup.collator or PaddingCollator.for_tokenizer(setup.tokenizer),
         compute_metrics=accuracy_and_f1(),
         card=model_card(CARD, run, setup, args.sample_texts),
+        predictions=predictions,
     )
-    if trainer.is_world_process_zero() and args.sample_texts:
+    if trainer.is_world_process_zero() and args.sample_texts and not run.predict_only:
         pipe = transformers.pipeline("text-classification", model=trainer.model, tokenizer=setup.tokenizer)
         print("\nPredictions:\n" + format_predictions(classify(pipe, list(args.sample_texts))), flush=True)
     return results

@@ -16,6 +16,7 @@ from nlpkit.embeddings import load_word_vectors
 from nlpkit.models.lstm_classifier import LSTMClassifierConfig
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.classification import Arguments as TaskArguments
+from nlpkit.tasks.classification import build_trained
 from nlpkit.tokenization import tokenizer_for_run, train_tokenizer
 from nlpkit.training import Run
 
@@ -52,6 +53,8 @@ Arguments = model_arguments(
 
 
 def build(run: Run, data: ClassificationData) -> ModelSetup:
+    if run.predict_only:  # do_train false: the trained classifier (output_dir's run)
+        return build_trained(run)
     args, data_args = run.get(Arguments), run.get(TaskArguments)
     train_split = data.raw.splits["train"]
     columns = [column for column in (data_args.text_column, data_args.text_pair_column) if column]

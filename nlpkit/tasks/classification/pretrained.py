@@ -7,12 +7,15 @@ from transformers import AutoModelForSequenceClassification
 from nlpkit.data.classification import ClassificationData
 from nlpkit.pretrained import PretrainedArguments, hub_id, load_pretrained_with_labels
 from nlpkit.tasks import ModelSetup
+from nlpkit.tasks.classification import build_trained
 from nlpkit.training import Run
 
 Arguments = PretrainedArguments
 
 
 def build(run: Run, data: ClassificationData) -> ModelSetup:
+    if run.predict_only:  # do_train false: the fine-tuned model_name_or_path (or output_dir's run)
+        return build_trained(run)
     args = run.get(Arguments)
     model, tokenizer = load_pretrained_with_labels(AutoModelForSequenceClassification, args, data.label_names)
     return ModelSetup(model, tokenizer, tags=["bert"], base_model=hub_id(args.model_name_or_path))

@@ -17,7 +17,17 @@ from transformers import GenerationConfig, PreTrainedTokenizerFast, Trainer, Tra
 
 from nlpkit.data.language_modeling import LanguageModelingDataArguments, LanguageModelingText, build_blocks, load_text
 from nlpkit.io import atomic_write_text
-from nlpkit.tasks import CardDefaults, ModelSetup, model_card, on_main_process_first
+from nlpkit.predict import predict_records, predictor_for_model
+from nlpkit.tasks import (
+    CardDefaults,
+    ModelSetup,
+    load_trained,
+    model_card,
+    on_main_process_first,
+    prediction_batch_size,
+    splits_to_load,
+    trained_setup,
+)
 from nlpkit.training import Run, train_and_save
 
 logger = logging.getLogger("nlpkit")
@@ -61,8 +71,33 @@ CARD = CardDefaults("text-generation", "AutoModelForCausalLM", "Text Generation"
 
 
 def load_data(run: Run) -> LanguageModelingText:
+    """The texts; with do_train false only the validation (do_eval) and test ones."""
     args = run.get(Arguments)
-    return on_main_process_first(run, "loading text", lambda: load_text(args))
+    return on_main_process_first(run, "loading text", lambda: load_text(args, splits=splits_to_load(run)))
+
+
+def build_trained(run: Run) -> ModelSetup:
+    """do_train false: the trained causal LM, its tokenizer and saved generation config (GPT-2-like tokenizers
+    without a padding token pad with their end of text, as fine-tuning sets them)."""
+    model, tokenizer = load_trained(run, transformers.AutoModelForCausalLM, CARD.pipeline_tag)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return trained_setup(model, tokenizer, run)
+
+
+def test_predictions(
+    text: LanguageModelingText, tokenizer: PreTrainedTokenizerFast, *, limit: int | None, seed: int, batch_size: int
+) -> Any:
+    """``predictions(model)`` for :func:`~nlpkit.training.train_and_save`: each non-empty line of the test file (at
+    most ``limit``: ``max_eval_samples``) as a prompt ``text`` with the ``generated_text`` of ``nlpkit predict``
+    (the model's saved generation settings, seeded with the run's ``seed``: the same run writes the same file)."""
+
+    def predictions(model: Any) -> Any:
+        prompts = text.prompts[:limit] if limit is not None else text.prompts
+        records = [{"text": prompt} for prompt in prompts]
+        return predict_records(predictor_for_model(model, tokenizer), records, batch_size=batch_size, seed=seed)
+
+    return predictions
 
 
 def longest_generation(config: transformers.PreTrainedConfig, prompt_tokens: int, wanted: int) -> int:
@@ -100,13 +135,15 @@ class LanguageModelingTrainer(Trainer):
     """
 
     tokens_per_character: float = 1.0
+    test_tokens_per_character: float = 1.0
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        for prefix in ("eval", "test"):
+        ratios = {"eval": self.tokens_per_character, "test": self.test_tokens_per_character}
+        for prefix, ratio in ratios.items():
             loss = logs.get(f"{prefix}_loss")
             if loss is not None:  # in place: evaluate() returns this same dict
                 logs[f"{prefix}_perplexity"] = math.exp(min(loss, 50.0))
-                logs[f"{prefix}_bits_per_character"] = loss / math.log(2) * self.tokens_per_character
+                logs[f"{prefix}_bits_per_character"] = loss / math.log(2) * ratio
         super().log(logs, start_time)
 
 
@@ -177,24 +214,34 @@ def train(run: Run, text: LanguageModelingText, setup: ModelSetup) -> dict[str, 
     args = run.get(Arguments)
     tokenizer, model = setup.tokenizer, setup.model
     blocks = build_blocks(text, tokenizer, args)
-    model.generation_config = generation_config_for(tokenizer, args, model.config)
+    if not run.predict_only:  # a trained model keeps the generation config it was saved with (nlpkit predict's)
+        model.generation_config = generation_config_for(tokenizer, args, model.config)
 
     class _Trainer(LanguageModelingTrainer):
         tokens_per_character = blocks.validation_tokens_per_character
+        test_tokens_per_character = blocks.test_tokens_per_character
 
     card = model_card(CARD, run, setup, [args.sample_prompt])
     card.hyperparameters.setdefault("block_size", args.block_size)
+    predictions = None
+    if run.writes_predictions:
+        predictions = test_predictions(
+            text, tokenizer, limit=args.max_eval_samples, seed=run.training_args.seed,
+            batch_size=prediction_batch_size(run),
+        )  # fmt: skip
     _, results = train_and_save(
         run,
         model=model,
         processing_class=tokenizer,
         train_dataset=blocks.train,
         eval_dataset=blocks.validation,
+        test_dataset=blocks.test,
         data_collator=setup.collator or transformers.default_data_collator,
         compute_metrics=None,
         card=card,
         trainer_class=_Trainer,
         callbacks=[SamplingCallback(tokenizer, args, seed=run.training_args.seed)],
         loss_uses_num_items_in_batch=getattr(model, "accepts_loss_kwargs", False),
+        predictions=predictions,
     )
     return results

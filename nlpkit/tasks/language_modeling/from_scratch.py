@@ -40,6 +40,10 @@ Arguments = model_arguments(
 def build(run: Run, text: LanguageModelingText) -> ModelSetup:
     """The run's tokenizer (trained on the training text, or the checkpoint's) and a new model of the chosen kind,
     whose context is the data's ``block_size``."""
+    if run.predict_only:  # do_train false: the trained model (model_name_or_path or output_dir's run)
+        from nlpkit.tasks.language_modeling import build_trained
+
+        return build_trained(run)
     args = run.get(Arguments)
     tokenizer = tokenizer_for_run(
         lambda: train_tokenizer(

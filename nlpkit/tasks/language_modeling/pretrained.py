@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
 
 def build(run: Run, text: LanguageModelingText) -> ModelSetup:
     """The pretrained model and its tokenizer; ``block_size`` must fit the model's context."""
+    if run.predict_only:  # do_train false: the trained model (model_name_or_path or output_dir's run)
+        from nlpkit.tasks.language_modeling import build_trained
+
+        return build_trained(run)
     args, block_size = run.get(Arguments), run.get(LanguageModelingDataArguments).block_size
     if not args.model_name_or_path:
         raise ConfigError("model_name_or_path: the pretrained model to fine-tune is not set")

@@ -23,8 +23,25 @@ from nlpkit.data.token_classification import (
     load_token_classification_data,
 )
 from nlpkit.metrics import load_metric
-from nlpkit.predict import format_predictions, tag_entities, token_classification_pipeline
-from nlpkit.tasks import CardDefaults, ModelSetup, load_task_data, model_card, on_main_process_first, sample_texts_field
+from nlpkit.predict import (
+    format_predictions,
+    predict_records,
+    predictor_for_model,
+    tag_entities,
+    token_classification_pipeline,
+)
+from nlpkit.tasks import (
+    CardDefaults,
+    ModelSetup,
+    load_trained,
+    model_card,
+    on_main_process_first,
+    prediction_batch_size,
+    prediction_config,
+    sample_texts_field,
+    splits_to_load,
+    trained_setup,
+)
 from nlpkit.training import Run, train_and_save
 
 logger = logging.getLogger("nlpkit")
@@ -54,7 +71,84 @@ CARD = CardDefaults("token-classification", "AutoModelForTokenClassification", "
 
 
 def load_data(run: Run) -> TokenClassificationData:
-    return load_task_data(run, TokenClassificationDataArguments, load_token_classification_data)
+    """The validated data; with do_train false only the validation/test data, tagged with the model's tags."""
+    args = run.get(TokenClassificationDataArguments)
+    label_names = None
+    if run.predict_only:
+        label_names = list(prediction_config(run, CARD.pipeline_tag).id2label.values())
+    return on_main_process_first(
+        run,
+        "loading data",
+        lambda: load_token_classification_data(
+            args, seed=run.training_args.seed, splits=splits_to_load(run), label_names=label_names
+        ),
+    )
+
+
+def build_trained(run: Run) -> ModelSetup:
+    """do_train false: the trained tagger and its tokenizer, encoded as its family needs (one id per word plus its
+    characters for the BiLSTM-CRF, aligned sub-tokens for a BERT-family encoder), whichever model the recipe
+    names."""
+    from transformers import AutoModelForTokenClassification
+
+    config = prediction_config(run, CARD.pipeline_tag)
+    if config.model_type == "bilstm_crf":
+        from nlpkit.tasks.token_classification.bilstm_crf import WordCharCollator, encode_words
+
+        model, tokenizer = load_trained(run, AutoModelForTokenClassification, CARD.pipeline_tag)
+        with_chars = config.char_encoder is not None
+
+        def encode(data: Any, tokenizer: Any, args: Any) -> Any:
+            return encode_words(data, tokenizer, config, args, with_chars)
+
+        return trained_setup(model, tokenizer, run, collator=WordCharCollator(tokenizer), encode=encode)
+    from transformers import DataCollatorForTokenClassification
+
+    from nlpkit.tasks.token_classification.pretrained import PREFIX_SPACE_MODEL_TYPES, tokenize_subwords
+
+    prefix_space = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODEL_TYPES else {}
+    model, tokenizer = load_trained(run, AutoModelForTokenClassification, CARD.pipeline_tag, **prefix_space)
+    collator = DataCollatorForTokenClassification(tokenizer)
+    return trained_setup(model, tokenizer, run, collator=collator, encode=tokenize_subwords)
+
+
+def reference_entities(tokens: list[str], tags: list[str]) -> list[dict[str, Any]]:
+    """The entities of IOB2 ``tags`` over ``tokens``, with character offsets into ``" ".join(tokens)`` (the text
+    the tagger reads), in the shape of a predicted entity less its score."""
+    text = " ".join(tokens)
+    spans: list[list[Any]] = []  # [label, start, end]
+    start, previous = 0, "O"
+    for token, tag in zip(tokens, tags):
+        end = start + len(token)
+        if tag.startswith("I-") and previous[2:] == tag[2:]:  # continues the entity before it
+            spans[-1][2] = end
+        elif tag != "O":
+            spans.append([tag[2:], start, end])
+        start, previous = end + 1, tag
+    return [{"label": label, "start": begin, "end": end, "text": text[begin:end]} for label, begin, end in spans]
+
+
+def test_predictions(data: TokenClassificationData, tokenizer: Any, batch_size: int) -> Callable[[Any], Any]:
+    """``predictions(model)`` for :func:`~nlpkit.training.train_and_save`: each test sentence as the text the
+    tagger reads (its words joined by spaces, with the words; or the sentence of a raw-text file as written), its
+    ``reference_entities`` (character offsets into the text) where the file has tags, and the entities ``nlpkit
+    predict`` finds."""
+
+    def predictions(model: Any) -> Any:
+        test = data.raw.splits["test"]
+        records = []
+        for row in test.to_list():
+            # A file of raw sentences keeps each as written; CoNLL words are joined by spaces (and kept beside).
+            record = (
+                {"text": row["text"]} if "text" in row else {"text": " ".join(row["tokens"]), "tokens": row["tokens"]}
+            )
+            if "ner_tags" in row:
+                tags = [data.label_names[tag] for tag in row["ner_tags"]]
+                record["reference_entities"] = reference_entities(row["tokens"], tags)
+            records.append(record)
+        return predict_records(predictor_for_model(model, tokenizer), records, batch_size=batch_size)
+
+    return predictions
 
 
 def drop_length_columns(split: str, dataset: Dataset, max_seq_length: int) -> Dataset:
@@ -102,19 +196,24 @@ def train(run: Run, data: TokenClassificationData, setup: ModelSetup) -> dict[st
     """Encode (the model module's ``encode``), train, evaluate (entity-level F1), save, and print the entities
     found in ``sample_texts``."""
     args = run.get(Arguments)
-    tokenized = on_main_process_first(run, "encoding", lambda: setup.encode(data, setup.tokenizer, args))
+    labelled = TokenClassificationData(raw=data.labelled_splits(), label_names=data.label_names)
+    tokenized = on_main_process_first(run, "encoding", lambda: setup.encode(labelled, setup.tokenizer, args))
+    predictions = None
+    if run.writes_predictions:
+        predictions = test_predictions(data, setup.tokenizer, prediction_batch_size(run))
     trainer, results = train_and_save(
         run,
         model=setup.model,
         processing_class=setup.tokenizer,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
         test_dataset=tokenized.get("test"),
         data_collator=setup.collator,
         compute_metrics=entity_metrics(data.label_names),
         card=model_card(CARD, run, setup, args.sample_texts),
+        predictions=predictions,
     )
-    if trainer.is_world_process_zero() and args.sample_texts:
+    if trainer.is_world_process_zero() and args.sample_texts and not run.predict_only:
         tagger = token_classification_pipeline(trainer.model, setup.tokenizer)
         print("\nEntities:\n" + format_predictions(tag_entities(tagger, list(args.sample_texts))), flush=True)
     return results

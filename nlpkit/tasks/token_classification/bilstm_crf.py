@@ -70,7 +70,12 @@ Arguments = model_arguments(
 
 
 def build(run: Run, data: TokenClassificationData) -> ModelSetup:
-    """A new tagger and its word tokenizer, built from the training words (or the ones of the checkpoint resumed)."""
+    """A new tagger and its word tokenizer, built from the training words (or the ones of the checkpoint resumed);
+    with do_train false, the trained tagger (output_dir's run)."""
+    if run.predict_only:
+        from nlpkit.tasks.token_classification import build_trained
+
+        return build_trained(run)
     args, data_args = run.get(Arguments), run.get(TokenClassificationDataArguments)
     train_words = data.raw.splits["train"]["tokens"]
     tokenizer = tokenizer_for_run(

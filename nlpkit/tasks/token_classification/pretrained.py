@@ -41,6 +41,10 @@ PREFIX_SPACE_MODEL_TYPES = {"roberta", "deberta", "gpt2", "bloom", "longformer"}
 
 
 def build(run: Run, data: TokenClassificationData) -> ModelSetup:
+    if run.predict_only:  # do_train false: the fine-tuned model_name_or_path (or output_dir's run)
+        from nlpkit.tasks.token_classification import build_trained
+
+        return build_trained(run)
     args = run.get(Arguments)
     model_type = from_pretrained(AutoConfig, resolve_model_path(args.model_name_or_path)).model_type
     prefix_space = {"add_prefix_space": True} if model_type in PREFIX_SPACE_MODEL_TYPES else {}

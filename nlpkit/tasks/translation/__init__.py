@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
+from datasets import DatasetDict
 from transformers import DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerFast, Seq2SeqTrainer
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
@@ -25,7 +26,17 @@ from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, lo
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
 from nlpkit.pipelines import add_translation_pipeline
-from nlpkit.tasks import CardDefaults, ModelSetup, load_task_data, model_card, on_main_process_first
+from nlpkit.predict import predict_records, predictor_for_model
+from nlpkit.tasks import (
+    CardDefaults,
+    ModelSetup,
+    load_trained,
+    model_card,
+    on_main_process_first,
+    prediction_batch_size,
+    splits_to_load,
+    trained_setup,
+)
 from nlpkit.training import Run, train_and_save
 
 logger = logging.getLogger("nlpkit")
@@ -86,13 +97,53 @@ class Seq2SeqCollator(DataCollatorForSeq2Seq):
 
 
 def load_data(run: Run) -> RawData:
-    return load_task_data(run, Arguments, load_translation_data)
+    """The pairs; with do_train false only the validation/test ones (a test file may hold sources alone)."""
+    args = run.get(Arguments)
+    return on_main_process_first(
+        run,
+        "loading data",
+        lambda: load_translation_data(args, seed=run.training_args.seed, splits=splits_to_load(run)),
+    )
 
 
-def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Arguments) -> dict:
-    """Model inputs (``source_prefix`` + source) and labels of every split; a multilingual tokenizer adds the language
-    codes it was set to (``src_lang``/``tgt_lang``)."""
-    prefix = args.source_prefix or ""
+def build_trained(run: Run) -> ModelSetup:
+    """do_train false: the trained seq2seq model, its tokenizer and generation config as saved; the sources are
+    encoded behind its ``config.prefix`` (a fine-tuned T5's task), as its pipeline reads them."""
+    model, tokenizer = load_trained(run, transformers.AutoModelForSeq2SeqLM, CARD.pipeline_tag)
+
+    def encode(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Arguments) -> dict:
+        return tokenize(data, tokenizer, args, prefix=getattr(model.config, "prefix", None) or "")
+
+    return trained_setup(model, tokenizer, run, encode=encode)
+
+
+def scored_splits(data: RawData) -> RawData:
+    """The splits with references (a test file of sources alone is translated, not scored)."""
+    kept = {split: pairs for split, pairs in data.splits.items() if TARGET in pairs.column_names}
+    return RawData(DatasetDict(kept), {split: data.sources[split] for split in kept})
+
+
+def test_predictions(data: RawData, tokenizer: PreTrainedTokenizerFast, batch_size: int) -> Any:
+    """``predictions(model)`` for :func:`~nlpkit.training.train_and_save`: each test source as ``text``, its
+    ``reference`` translation where the file has one, and the ``translation_text`` of ``nlpkit predict`` (the
+    model's generation config: beams, length penalty, maximum length)."""
+
+    def predictions(model: Any) -> Any:
+        test = data.splits["test"]
+        references = test[TARGET] if TARGET in test.column_names else None
+        records = [
+            {"text": source, **({"reference": references[index]} if references is not None else {})}
+            for index, source in enumerate(test[SOURCE])
+        ]
+        return predict_records(predictor_for_model(model, tokenizer), records, batch_size=batch_size)
+
+    return predictions
+
+
+def tokenize(data: RawData, tokenizer: PreTrainedTokenizerFast, args: Arguments, prefix: str | None = None) -> dict:
+    """Model inputs (``prefix``, by default ``source_prefix``, + source) and labels of every split; a multilingual
+    tokenizer adds the language codes it was set to (``src_lang``/``tgt_lang``)."""
+    prefix = (args.source_prefix or "") if prefix is None else prefix
 
     def encode(batch: dict[str, list[str]]) -> dict:
         return tokenizer(
@@ -187,27 +238,35 @@ def train(run: Run, data: RawData, setup: ModelSetup) -> dict[str, Any]:
     """Tokenize, train with teacher forcing, evaluate BLEU/chrF by generation, save, write samples and a heat-map."""
     args, training_args = run.get(Arguments), run.training_args
     model, tokenizer = setup.model, setup.tokenizer
-    generation = model.generation_config
-    generation.max_length = args.max_target_length
-    generation.num_beams = training_args.generation_num_beams or 1
-    generation.length_penalty = args.length_penalty
+    if run.predict_only:  # a trained model keeps its saved generation config (nlpkit predict's), scores included
+        training_args.generation_num_beams = training_args.generation_max_length = None
+    else:
+        generation = model.generation_config
+        generation.max_length = args.max_target_length
+        generation.num_beams = training_args.generation_num_beams or 1
+        generation.length_penalty = args.length_penalty
     encode = setup.encode or tokenize
-    tokenized = on_main_process_first(run, "tokenizing", lambda: encode(data, tokenizer, args))
-    validation = data.splits["validation"]
+    tokenized = on_main_process_first(run, "tokenizing", lambda: encode(scored_splits(data), tokenizer, args))
+    examples = (data.splits["validation"] if "validation" in data.splits else data.splits["test"])[:3][SOURCE]
+    predictions = None
+    if run.writes_predictions:
+        predictions = test_predictions(data, tokenizer, prediction_batch_size(run))
     trainer, results = train_and_save(
         run,
         model=model,
         processing_class=tokenizer,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
         test_dataset=tokenized.get("test"),
         data_collator=setup.collator or Seq2SeqCollator(tokenizer, model=model, label_pad_token_id=-100),
         compute_metrics=bleu_and_chrf(tokenizer),
-        card=model_card(CARD, run, setup, validation[:3][SOURCE]),
+        card=model_card(CARD, run, setup, examples),
         trainer_class=Seq2SeqTrainer,
         add_to_folder=add_translation_pipeline,  # transformers 5 has no translation pipeline: ship nlpkit's
+        predictions=predictions,
     )
-    if trainer.is_world_process_zero():
+    if trainer.is_world_process_zero() and not run.predict_only:
+        validation = data.splits["validation"]
         write_samples(
             trainer.model, tokenizer, validation, args, run.output_dir, training_args.per_device_eval_batch_size
         )

@@ -62,6 +62,10 @@ Arguments = model_arguments(
 
 def build(run: Run, data: RawData) -> ModelSetup:
     """The joint tokenizer (trained on the training pairs, or the checkpoint's) and a new model of the chosen kind."""
+    if run.predict_only:  # do_train false: the trained model (model_name_or_path or output_dir's run)
+        from nlpkit.tasks.translation import build_trained
+
+        return build_trained(run)
     args, data_args = run.get(Arguments), run.get(TaskArguments)
     train_pairs = data.splits["train"]
     tokenizer = tokenizer_for_run(

@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
 
 def build(run: Run, data: RawData) -> ModelSetup:
     """The pretrained model and its tokenizer, set up for the data's language pair and ``source_prefix``."""
+    if run.predict_only:  # do_train false: the trained model (model_name_or_path or output_dir's run)
+        from nlpkit.tasks.translation import build_trained
+
+        return build_trained(run)
     args, task_args = run.get(Arguments), run.get(TaskArguments)
     if not args.model_name_or_path:
         raise ConfigError("model_name_or_path: the pretrained model to fine-tune is not set")
