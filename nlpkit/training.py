@@ -520,6 +520,10 @@ def _predict_and_save(
     """``do_train false``: score the validation data (if :attr:`Run.evaluates`) and the labelled test data with the
     given model, then add the predictions and results to the output folder. Every rank evaluates (the Trainer
     shares the batches out); the main process predicts and writes."""
+    if eval_dataset is None:  # a training setting such as eval_strategy: epoch needs validation data the run lacks
+        from transformers.trainer_utils import IntervalStrategy
+
+        run.training_args.eval_strategy = IntervalStrategy.NO
     trainer = trainer_class(
         model=model,
         args=run.training_args,

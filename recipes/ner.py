@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     checkpoint = run.get(pretrained.Arguments).model_name_or_path
     model = run.get(ModelChoice).model or ("pretrained" if checkpoint else "bilstm-crf")
-    if (model == "pretrained") != bool(checkpoint):
+    if not run.predict_only and (model == "pretrained") != bool(checkpoint):  # predicting: the model's own type
         raise ConfigError(
             "model: pretrained needs 'model_name_or_path'"
             if checkpoint is None

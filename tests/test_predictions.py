@@ -282,6 +282,18 @@ def test_a_jsonl_file_of_raw_sentences_is_tagged_as_nlpkit_predict_tags_it(tagge
     assert predictions == nlpkit_predict(output_dir, sentences, tmp_path / "cli.jsonl", "--batch-size", "4")
 
 
+def test_the_quickstart_predicts_with_a_trained_tagger_named_by_model_name_or_path(tagger, tmp_path):
+    """The quickstart trains a BiLSTM-CRF and evaluates each epoch: predicting with another folder needs neither."""
+    output_dir, _ = tagger
+    sentences = write_jsonl(tmp_path / "sentences.jsonl", [{"text": "Maria Kovacs flew to Paris."}])
+    recipe("ner")(
+        ["--model_name_or_path", str(output_dir), "--output_dir", str(tmp_path / "predicted"), "--do_train", "false",
+         "--do_predict", "true", "--test_file", str(sentences)]
+    )  # fmt: skip
+    expected = nlpkit_predict(output_dir, sentences, tmp_path / "cli.jsonl")
+    assert read_jsonl(tmp_path / "predicted" / PREDICTIONS_FILE) == expected
+
+
 def test_a_conll_test_file_tagged_on_some_lines_only_names_the_line(tagger, tmp_path):
     output_dir, _ = tagger
     partly = tmp_path / "partly.txt"
