@@ -12,6 +12,10 @@ is a handful of big batched ops. Generation runs the same modules one token at a
 `cache` (an `RNNDecoderState`), and gives the same logits as the full-sequence pass. Additive (Bahdanau)
 scoring and Luong input feeding (a per-step loop) are options.
 
+Exported graphs (`torch.export`, `nlpkit export`) cannot branch on data or pack sequences: while exporting, the
+encoder reverses each row's real tokens for the backward direction instead of packing (the same states), and the
+right-padding check is left to the caller.
+
 Shapes: B batch, S source length, T target length, H decoder hidden size, D encoder output size, A attentional size.
 """
 
@@ -30,6 +34,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2
 from .configuration_rnn_seq2seq import RNNSeq2SeqConfig
 
 RNN_CLASSES = {"gru": nn.GRU, "lstm": nn.LSTM}
+RNN_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # of each layer and direction, in nn.GRU's order
 
 # transformers 5.24 renamed `past_key_values` to `cache`, as a forward argument and as a model output field. The models
 # here take both arguments and fill whichever field exists, so this file (shipped as remote code) runs on any 5.x.
@@ -61,10 +66,26 @@ class RNNDecoderState(NamedTuple):
 
 
 def source_lengths(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Real tokens per row. The RNNs read each row from its first position, so the source must be right-padded."""
-    if attention_mask.shape[1] > 1 and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
-        raise ValueError("RNNSeq2Seq needs right-padded sources (set tokenizer.padding_side = 'right')")
+    """Real tokens per row. The RNNs read each row from its first position, so the source must be right-padded
+    (checked in eager mode; an exported graph cannot raise on data, so its runtime pads right)."""
+    if not torch.compiler.is_exporting() and attention_mask.shape[1] > 1:
+        if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+            raise ValueError("RNNSeq2Seq needs right-padded sources (set tokenizer.padding_side = 'right')")
     return attention_mask.sum(-1).clamp(min=1)
+
+
+def reversal_index(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, S) positions that read each row's first `lengths` tokens in reverse order and leave the padding after
+    them in place. Applied twice it is the identity, so it also maps a backward RNN's outputs back to source order."""
+    positions = torch.arange(length, device=lengths.device).unsqueeze(0)  # (1, S)
+    last = lengths.unsqueeze(1) - 1
+    return torch.where(positions <= last, last - positions, positions)
+
+
+def reverse_real_tokens(sequences: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`sequences` (B, S, F) reordered by a `reversal_index`. The gather takes its shape from `index` (built from
+    the input's shape), not from an RNN output, whose length torch.export records as a constant."""
+    return sequences.gather(1, index.unsqueeze(-1).expand(-1, -1, sequences.shape[-1]))
 
 
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
@@ -102,12 +123,49 @@ class RNNSeq2SeqEncoder(nn.Module):
     ) -> BaseModelOutput:
         embedded = self.dropout(self.embed_tokens(input_ids))  # (B, S, E)
         lengths = None if attention_mask is None else source_lengths(attention_mask)
-        if lengths is None or bool((lengths == input_ids.shape[1]).all()):
+        if torch.compiler.is_exporting():
+            states = self.rnn_without_packing(embedded, lengths)
+        elif lengths is None or bool((lengths == input_ids.shape[1]).all()):
             states, _ = self.rnn(embedded)
         else:
             packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
             states, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=input_ids.shape[1])
         return BaseModelOutput(last_hidden_state=states)  # (B, S, D), zeros at padding
+
+    def rnn_without_packing(self, embedded: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """The packed RNN's outputs computed without packing, for graphs that cannot pack (torch.export, ONNX).
+
+        Padding follows the real tokens, so a forward RNN over the padded rows gives the packed states at every real
+        position. The backward direction reads each row's real tokens reversed (`reverse_real_tokens`) and is mapped
+        back; each layer and direction runs alone because the next layer reads both directions at real positions
+        only. Padding positions are zeroed, as `pad_packed_sequence` leaves them."""
+        if lengths is None:
+            return self.rnn(embedded)[0]
+        rnn, layer_input = self.rnn, embedded
+        reversal = reversal_index(lengths, embedded.shape[1])
+        weights = dict(zip(rnn._flat_weights_names, rnn._flat_weights))
+        directions = ("", "_reverse") if rnn.bidirectional else ("",)
+        for layer in range(rnn.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, rnn.dropout, self.training)
+            outputs = []
+            for suffix in directions:
+                params = [weights[f"{name}_l{layer}{suffix}"] for name in RNN_PARAMETERS]
+                reverse = suffix == "_reverse"
+                inputs = reverse_real_tokens(layer_input, reversal) if reverse else layer_input
+                output = self.one_direction(inputs, params)
+                outputs.append(reverse_real_tokens(output, reversal) if reverse else output)
+            layer_input = torch.cat(outputs, dim=-1)
+        real = torch.arange(embedded.shape[1], device=embedded.device).unsqueeze(0) < lengths.unsqueeze(1)
+        return layer_input * real.unsqueeze(-1).to(layer_input.dtype)
+
+    def one_direction(self, inputs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+        """One layer and direction of the encoder RNN over (B, S, F), from a zero state: the op nn.GRU / nn.LSTM
+        call themselves (`torch._VF`), on that direction's weights."""
+        hidden = inputs.new_zeros(1, inputs.shape[0], self.rnn.hidden_size)
+        if isinstance(self.rnn, nn.LSTM):
+            return torch._VF.lstm(inputs, (hidden, hidden), params, True, 1, 0.0, False, False, True)[0]
+        return torch._VF.gru(inputs, hidden, params, True, 1, 0.0, False, False, True)[0]
 
 
 class RNNSeq2SeqAttention(nn.Module):
