@@ -21,8 +21,10 @@ def export_onnx(
     dynamic_axes: Mapping[str, Mapping[int, str]],
 ) -> Path:
     """Export ``module(**example_inputs)`` to ``path`` with torch's dynamo-based exporter (``torch.export``), the
-    axes named in ``dynamic_axes`` (input name -> {axis: name}) left dynamic; weights are stored inside the file."""
+    axes named in ``dynamic_axes`` (input name -> {axis: name}) left dynamic, with those names in the file; weights are
+    stored inside the file."""
     require("onnx", "onnxscript")
+    _forget_cached_rnn_kernels()
     names = list(example_inputs)
     dims = {axis_name: torch.export.Dim.DYNAMIC for axes in dynamic_axes.values() for axis_name in axes.values()}
     dynamic_shapes = {
@@ -38,8 +40,52 @@ def export_onnx(
         dynamo=True,
         verbose=False,
     )
+    # torch.export names the dynamic axes s0, s1...: give them the caller's names (what a user of the file sees).
+    renames = {}
+    for value in program.model.graph.inputs:
+        for axis, axis_name in dynamic_axes.get(value.name, {}).items():
+            symbol = getattr(value.shape[axis], "value", None) if value.shape is not None else None
+            if isinstance(symbol, str):
+                renames.setdefault(symbol, axis_name)
+    program.rename_axes(renames)
     program.save(str(path), external_data=False)
+    _infer_shapes_again(path)
     return path
+
+
+def _infer_shapes_again(path: Path) -> None:
+    """Replace the exporter's shape annotations by ONNX's own inference from the dynamic inputs.
+
+    torch 2.13 gives an LSTM's or GRU's outputs (and all that follows) the example's sequence length: only
+    annotations, but ONNX Runtime then warns at every run whose outputs differ, and could fold shapes on them. Outputs
+    that inference cannot shape (constants) keep the exporter's."""
+    import onnx
+
+    model = onnx.load(str(path))
+    declared = {output.name: onnx.TypeProto() for output in model.graph.output}
+    for output in model.graph.output:
+        declared[output.name].CopyFrom(output.type)
+    del model.graph.value_info[:]
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except onnx.shape_inference.InferenceError:  # keep the exporter's annotations rather than none
+        return
+    for output in model.graph.output:
+        if not output.type.tensor_type.HasField("shape"):
+            output.type.CopyFrom(declared[output.name])
+    onnx.save(model, str(path))
+
+
+def _forget_cached_rnn_kernels() -> None:
+    """Drop the kernels torch cached for aten::lstm / aten::gru during an earlier export (torch 2.13): the exporter
+    swaps in an export-friendly decomposition and restores the registry afterwards, but not the cache, so a second
+    export in the same process unrolls the RNN over the example's length and fails on a dynamic sequence axis."""
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
 
 
 def quantize_int8(path: Path) -> Path:
@@ -54,12 +100,17 @@ def quantize_int8(path: Path) -> Path:
 
 
 def inference_session(path: Path, *, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with every graph optimisation on (fused attention, layer norm, GELU)."""
+    """An ONNX Runtime CPU session with every graph optimisation on (fused attention, layer norm, GELU).
+
+    ``threads`` defaults to ``$OMP_NUM_THREADS`` when it is set, the variable that sets PyTorch's thread count, so
+    both runtimes get the same share of a machine (ONNX Runtime itself ignores it and takes every core)."""
     require("onnxruntime")
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"]) or None
     if threads is not None:
         options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

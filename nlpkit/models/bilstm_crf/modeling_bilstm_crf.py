@@ -20,6 +20,11 @@ are 0 at padded positions.
 
 Pipeline: `BiLSTMCRFTokenClassificationPipeline` (at the end of this file, registered in the config's
 `custom_pipelines`) gives the model each word's characters cut from the text and groups the tags into entities.
+
+Export: under `torch.export` (ONNX export of `emissions`), the LSTMs run without packing, which exporters cannot
+trace, through `rnn_over_lengths` (each direction by itself, the backward one over each sequence reversed within its
+length: the same outputs to float rounding), and the right-padding check, a branch on the data, is skipped. The CRF's
+Viterbi loop runs over the sequence in Python, so an exported tagger decodes the emissions outside the graph.
 """
 
 from __future__ import annotations
@@ -190,6 +195,54 @@ def viterbi_logits(path: torch.Tensor, max_marginals: torch.Tensor, mask: torch.
     return logits.masked_fill(~mask.unsqueeze(2), 0.0)
 
 
+def rnn_over_lengths(
+    rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rnn` (batch_first) over left-aligned sequences of `lengths` (each >= 1), as packing runs it, with ops that
+    `torch.export` traces (no packed sequence, no branch on the data).
+
+    Each direction of each layer is its own single-layer call (aten::lstm / aten::gru, ONNX LSTM / GRU). The backward
+    direction reads each sequence reversed within its length, so it starts at the last token rather than at the
+    padding. Returns the outputs `(batch, seq_len, directions * hidden)`, meaningful at the first `lengths` positions
+    only, and the final hidden state of every layer and direction `(layers * directions, batch, hidden)`, packing's
+    `h_n`: the forward state after each sequence's last token, the backward state after its first.
+    """
+    batch_size, seq_len = inputs.shape[:2]
+    positions = torch.arange(seq_len, device=inputs.device).expand(batch_size, seq_len)
+    inside = positions < lengths.unsqueeze(1)
+    # Position t of a sequence of length n reads position n - 1 - t; padding stays where it is (its own inverse).
+    reversed_positions = torch.where(inside, lengths.unsqueeze(1) - 1 - positions, positions)
+    last_positions = (lengths - 1).view(batch_size, 1, 1)
+    is_lstm = isinstance(rnn, nn.LSTM)
+    initial = inputs.new_zeros(1, batch_size, rnn.hidden_size)
+    layer_inputs, final_states = inputs, []
+    for layer in range(rnn.num_layers):
+        directions = []
+        for suffix in ("", "_reverse") if rnn.bidirectional else ("",):
+            weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh")]
+            if rnn.bias:
+                weights += [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("bias_ih", "bias_hh")]
+            backward = suffix == "_reverse"
+            steps = _gather_steps(layer_inputs, reversed_positions) if backward else layer_inputs
+            if is_lstm:
+                outputs = torch.lstm(steps, (initial, initial), weights, rnn.bias, 1, 0.0, False, False, True)[0]
+            else:
+                outputs = torch.gru(steps, initial, weights, rnn.bias, 1, 0.0, False, False, True)[0]
+            # The state after the sequence's last step: at position n - 1 of the read order.
+            final = outputs.gather(1, last_positions.expand(-1, 1, outputs.size(-1))).squeeze(1)
+            directions.append(_gather_steps(outputs, reversed_positions) if backward else outputs)
+            final_states.append(final)
+        layer_inputs = torch.cat(directions, dim=-1)
+        if layer < rnn.num_layers - 1 and rnn.dropout:
+            layer_inputs = nn.functional.dropout(layer_inputs, rnn.dropout, rnn.training)
+    return layer_inputs, torch.stack(final_states)
+
+
+def _gather_steps(steps: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """`steps[b, positions[b, t]]` for every `(b, t)`: `(batch, seq_len, features)`."""
+    return steps.gather(1, positions.unsqueeze(-1).expand(-1, -1, steps.size(-1)))
+
+
 class CharCNN(nn.Module):
     """A word's character features: convolution over its character embeddings, max-pooled over the characters."""
 
@@ -218,6 +271,10 @@ class CharLSTM(nn.Module):
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:  # (words, chars) -> (words, char_hidden_size)
         lengths = (char_ids != CHAR_PAD_ID).sum(dim=1)
+        if torch.compiler.is_exporting():  # every word runs (at least one step); those without characters get zeros
+            _, final_states = rnn_over_lengths(self.lstm, self.embeddings(char_ids), lengths.clamp(min=1))
+            features = torch.cat([final_states[0], final_states[1]], dim=1)
+            return features.masked_fill((lengths == 0).unsqueeze(1), 0.0)
         words = lengths.nonzero().squeeze(1)  # padding/special words have no characters and keep zero features
         features = char_ids.new_zeros(len(char_ids), self.hidden_size, dtype=self.embeddings.weight.dtype)
         if len(words) == 0:
@@ -306,7 +363,8 @@ class BiLSTMCRFForTokenClassification(BiLSTMCRFPreTrainedModel):
         """Per-position tag scores `(batch, seq_len, num_labels)` before the CRF."""
         lengths = mask.sum(dim=1)
         positions = torch.arange(mask.shape[1], device=mask.device)
-        if not torch.equal(mask, positions < lengths.unsqueeze(1)):
+        exporting = torch.compiler.is_exporting()  # no branch on the data there: the runtime pads on the right
+        if not exporting and not torch.equal(mask, positions < lengths.unsqueeze(1)):
             raise ValueError("BiLSTM-CRF needs right-padded inputs (tokenizer.padding_side = 'right')")
         features = self.word_embeddings(input_ids)
         if self.char_encoder is not None:
@@ -316,6 +374,10 @@ class BiLSTMCRFForTokenClassification(BiLSTMCRFPreTrainedModel):
             char_features = self.char_encoder(words).reshape(*input_ids.shape, -1)
             features = torch.cat([features, char_features], dim=-1)
         # Packing keeps padding out of the backward direction; an empty sequence runs one (masked) step.
+        if exporting:  # the same outputs; pad_packed_sequence's zeros at padding made explicit
+            hidden, _ = rnn_over_lengths(self.lstm, self.dropout(features), lengths.clamp(min=1))
+            hidden = hidden.masked_fill((positions >= lengths.clamp(min=1).unsqueeze(1)).unsqueeze(-1), 0.0)
+            return self.classifier(self.dropout(hidden))
         packed = pack_padded_sequence(
             self.dropout(features), lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
         )
@@ -416,5 +478,6 @@ __all__ = [
     "BiLSTMCRFTokenClassificationPipeline",
     "LinearChainCRF",
     "bio_transition_constraints",
+    "rnn_over_lengths",
     "words_to_char_ids",
 ]

@@ -5,6 +5,11 @@
 Padding never reaches the recurrent layers: the attention mask gives each sequence's length, the ids are packed
 (left-padded rows are first shifted to the left), and only real tokens are embedded and run. A sentence therefore
 gets the same logits alone or inside any right- or left-padded batch.
+
+Under `torch.export` (ONNX export) the same computation runs without packing, which exporters cannot trace, and
+without branches on the data: `rnn_over_lengths` runs each direction of each layer by itself, the backward one over
+each sequence reversed within its length, so padding still never reaches a token (the outputs match to float
+rounding; see `LSTMClassifierModel.forward`).
 """
 
 from typing import ClassVar
@@ -69,6 +74,54 @@ def _init_recurrent_weights(rnn: nn.RNNBase, forget_bias: float) -> None:
         init.copy_(param, value)
 
 
+def rnn_over_lengths(
+    rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rnn` (batch_first) over left-aligned sequences of `lengths` (each >= 1), as packing runs it, with ops that
+    `torch.export` traces (no packed sequence, no branch on the data).
+
+    Each direction of each layer is its own single-layer call (aten::lstm / aten::gru, ONNX LSTM / GRU). The backward
+    direction reads each sequence reversed within its length, so it starts at the last token rather than at the
+    padding. Returns the outputs `(batch, seq_len, directions * hidden)`, meaningful at the first `lengths` positions
+    only, and the final hidden state of every layer and direction `(layers * directions, batch, hidden)`, packing's
+    `h_n`: the forward state after each sequence's last token, the backward state after its first.
+    """
+    batch_size, seq_len = inputs.shape[:2]
+    positions = torch.arange(seq_len, device=inputs.device).expand(batch_size, seq_len)
+    inside = positions < lengths.unsqueeze(1)
+    # Position t of a sequence of length n reads position n - 1 - t; padding stays where it is (its own inverse).
+    reversed_positions = torch.where(inside, lengths.unsqueeze(1) - 1 - positions, positions)
+    last_positions = (lengths - 1).view(batch_size, 1, 1)
+    is_lstm = isinstance(rnn, nn.LSTM)
+    initial = inputs.new_zeros(1, batch_size, rnn.hidden_size)
+    layer_inputs, final_states = inputs, []
+    for layer in range(rnn.num_layers):
+        directions = []
+        for suffix in ("", "_reverse") if rnn.bidirectional else ("",):
+            weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh")]
+            if rnn.bias:
+                weights += [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("bias_ih", "bias_hh")]
+            backward = suffix == "_reverse"
+            steps = _gather_steps(layer_inputs, reversed_positions) if backward else layer_inputs
+            if is_lstm:
+                outputs = torch.lstm(steps, (initial, initial), weights, rnn.bias, 1, 0.0, False, False, True)[0]
+            else:
+                outputs = torch.gru(steps, initial, weights, rnn.bias, 1, 0.0, False, False, True)[0]
+            # The state after the sequence's last step: at position n - 1 of the read order.
+            final = outputs.gather(1, last_positions.expand(-1, 1, outputs.size(-1))).squeeze(1)
+            directions.append(_gather_steps(outputs, reversed_positions) if backward else outputs)
+            final_states.append(final)
+        layer_inputs = torch.cat(directions, dim=-1)
+        if layer < rnn.num_layers - 1 and rnn.dropout:
+            layer_inputs = nn.functional.dropout(layer_inputs, rnn.dropout, rnn.training)
+    return layer_inputs, torch.stack(final_states)
+
+
+def _gather_steps(steps: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """`steps[b, positions[b, t]]` for every `(b, t)`: `(batch, seq_len, features)`."""
+    return steps.gather(1, positions.unsqueeze(-1).expand(-1, -1, steps.size(-1)))
+
+
 class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
     """Embedding + stacked (bi)LSTM/GRU encoder; returns the per-token outputs and the pooled sentence vector."""
 
@@ -112,6 +165,8 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
             pad_id = self.config.pad_token_id
             attention_mask = input_ids.ne(pad_id) if pad_id is not None else torch.ones_like(input_ids)
         mask = attention_mask.bool()
+        if torch.compiler.is_exporting():
+            return self._forward_unpacked(input_ids, mask)
         lengths = mask.sum(dim=1).cpu()  # pack_padded_sequence wants lengths on the CPU
         empty_rows = lengths == 0
         has_empty_rows = bool(empty_rows.any())
@@ -140,11 +195,26 @@ class LSTMClassifierModel(LSTMClassifierPreTrainedModel):
             pooled = pooled.masked_fill(empty_rows.to(pooled.device).unsqueeze(-1), 0.0)
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
+    def _forward_unpacked(self, input_ids: torch.LongTensor, mask: torch.Tensor) -> BaseModelOutputWithPooling:
+        """`forward` for `torch.export`: the same outputs, from ops that it traces (see `rnn_over_lengths`)."""
+        lengths = mask.sum(dim=1)
+        # Tokens first, in order, then the padding: the new position of each position (a stable sort of "is
+        # padding", as in `forward`), and the position each new position reads.
+        new_positions = torch.where(mask, mask.cumsum(dim=1) - 1, lengths.unsqueeze(1) + (~mask).cumsum(dim=1) - 1)
+        positions = torch.arange(mask.size(1), device=mask.device).expand_as(new_positions)
+        token_positions = torch.empty_like(new_positions).scatter(1, new_positions, positions)
+        embedded = self.embedding_dropout(self.embed_tokens(input_ids.gather(1, token_positions)))
+        # An empty row runs over one padding token, as the packed path does; its outputs are dropped below.
+        hidden, final_hidden = rnn_over_lengths(self.rnn, embedded, lengths.clamp(min=1))
+        hidden = _gather_steps(hidden, new_positions).masked_fill(~mask.unsqueeze(-1), 0.0)  # caller's positions
+        pooled = self._pool(hidden, mask, lengths, final_hidden).masked_fill((lengths == 0).unsqueeze(-1), 0.0)
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+
     def _pool(
         self,
         hidden: torch.Tensor,
         mask: torch.Tensor,
-        lengths: torch.Tensor,  # on the CPU
+        lengths: torch.Tensor,
         final_state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
         pooling = self.config.pooling
@@ -222,4 +292,9 @@ class LSTMClassifierForSequenceClassification(LSTMClassifierPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=None)
 
 
-__all__ = ["LSTMClassifierForSequenceClassification", "LSTMClassifierModel", "LSTMClassifierPreTrainedModel"]
+__all__ = [
+    "LSTMClassifierForSequenceClassification",
+    "LSTMClassifierModel",
+    "LSTMClassifierPreTrainedModel",
+    "rnn_over_lengths",
+]
