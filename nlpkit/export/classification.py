@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nlpkit.errors import ConfigError
-from nlpkit.export.onnx import export_onnx, inference_session, quantize_int8
+from nlpkit.export.onnx import export_onnx, feed_forward_output_shapes, inference_session, quantize_int8
 
 FORMATS = ("onnx",)
 MODEL_FILE = "model.onnx"
@@ -49,7 +49,7 @@ def export_logits(auto_class: Any, model_dir: Path, staging: Path, *, quantize: 
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
     export_onnx(model, inputs, staging / MODEL_FILE, output_names=["logits"], dynamic_axes=axes)
     if quantize:
-        quantize_int8(staging / MODEL_FILE)
+        quantize_int8(staging / MODEL_FILE, float_weight_shapes=feed_forward_output_shapes(model.config))
     return {"onnx": MODEL_FILE, "inputs": list(inputs), "outputs": ["logits"], "usage": usage(list(inputs))}
 
 
