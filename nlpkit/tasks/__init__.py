@@ -121,10 +121,19 @@ def on_main_process_first(run: Run, description: str, work: Callable[[], Any]) -
         return work()
 
 
-def load_task_data(run: Run, arguments: type, load: Callable[..., Any]) -> Any:
-    """``load(args, seed=...)`` with the run's ``arguments`` object, on the main process first."""
+def load_labelled_data(run: Run, arguments: type, load: Callable[..., Any], task: str) -> Any:
+    """``load(args, seed=..., splits=..., label_names=...)`` with the run's ``arguments`` object, on the main
+    process first; with do_train false only the splits it scores or predicts, labelled with the model's own labels
+    (its ``id2label``: the ids its head was trained with)."""
     args = run.get(arguments)
-    return on_main_process_first(run, "loading data", lambda: load(args, seed=run.training_args.seed))
+    label_names = None
+    if run.predict_only:
+        label_names = list(prediction_config(run, task).id2label.values())
+    return on_main_process_first(
+        run,
+        "loading data",
+        lambda: load(args, seed=run.training_args.seed, splits=splits_to_load(run), label_names=label_names),
+    )
 
 
 def sample_texts_field(texts: list[str], what: str) -> Any:

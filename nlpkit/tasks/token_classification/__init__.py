@@ -33,13 +33,13 @@ from nlpkit.predict import (
 from nlpkit.tasks import (
     CardDefaults,
     ModelSetup,
+    load_labelled_data,
     load_trained,
     model_card,
     on_main_process_first,
     prediction_batch_size,
     prediction_config,
     sample_texts_field,
-    splits_to_load,
     trained_setup,
 )
 from nlpkit.training import Run, train_and_save
@@ -72,17 +72,7 @@ CARD = CardDefaults("token-classification", "AutoModelForTokenClassification", "
 
 def load_data(run: Run) -> TokenClassificationData:
     """The validated data; with do_train false only the validation/test data, tagged with the model's tags."""
-    args = run.get(TokenClassificationDataArguments)
-    label_names = None
-    if run.predict_only:
-        label_names = list(prediction_config(run, CARD.pipeline_tag).id2label.values())
-    return on_main_process_first(
-        run,
-        "loading data",
-        lambda: load_token_classification_data(
-            args, seed=run.training_args.seed, splits=splits_to_load(run), label_names=label_names
-        ),
-    )
+    return load_labelled_data(run, TokenClassificationDataArguments, load_token_classification_data, CARD.pipeline_tag)
 
 
 def build_trained(run: Run) -> ModelSetup:
