@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,17 @@ def require(*modules: str) -> None:
             importlib.import_module(module)
         except ImportError:
             raise ConfigError(f"nlpkit export needs {module}: pip install 'nlpkit[export]'") from None
+
+
+def ctranslate2_threads(threads: int | None) -> int:
+    """CTranslate2's ``intra_threads``: ``threads``, else ``$OMP_NUM_THREADS``, else half the cores. Not all of them
+    (its default is 4): on a 2-core machine beam-5 translation ran at 37 sentences/s at batch 1 on one thread and 7
+    on two, and at batch 32 106 against 88 (the Python side tokenizing and detokenizing needs a core too)."""
+    if threads:
+        return threads
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def export_model(

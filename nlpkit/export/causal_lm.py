@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nlpkit.errors import ConfigError
-from nlpkit.export import require
+from nlpkit.export import ctranslate2_threads, require
 
 FORMATS = ("onnx", "ctranslate2")
 MODEL_FILE = "model.onnx"
@@ -558,7 +558,7 @@ class CTranslate2CausalLMGenerator(CausalLMGenerator):
         require("ctranslate2")
         import ctranslate2
 
-        return ctranslate2.Generator(str(self.folder), device="cpu", intra_threads=threads or 0)
+        return ctranslate2.Generator(str(self.folder), device="cpu", intra_threads=ctranslate2_threads(threads))
 
     def _generate(
         self,

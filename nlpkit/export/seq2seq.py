@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from nlpkit.errors import ConfigError
-from nlpkit.export import require
+from nlpkit.export import ctranslate2_threads, require
 
 FORMATS = ("onnx", "ctranslate2")  # the default is default_format's
 ENCODER_FILE = "encoder.onnx"
@@ -726,7 +726,7 @@ class ExportedTranslator:
             import ctranslate2
 
             self.translator = ctranslate2.Translator(
-                str(folder / manifest["ctranslate2"]), device="cpu", intra_threads=threads or 0
+                str(folder / manifest["ctranslate2"]), device="cpu", intra_threads=ctranslate2_threads(threads)
             )
         else:
             self.session = Seq2SeqSession(folder, manifest, threads=threads)
