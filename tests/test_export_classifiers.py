@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -387,4 +388,15 @@ def test_export_of_a_folder_without_an_exporter_is_one_line(tmp_path, capsys):
     assert exit.value.code == 2
     error = capsys.readouterr().err
     assert len(error.splitlines()) == 1 and "no exporter" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_runtime_is_one_line_naming_the_extra_before_the_model_loads(sources, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # what `import onnxscript` sees uninstalled
+    monkeypatch.setattr(
+        "transformers.AutoModelForSequenceClassification.from_pretrained",
+        lambda *args, **kwargs: pytest.fail("the model loaded before the missing extra was reported"),
+    )
+    with pytest.raises(ConfigError, match=r"needs onnxscript: pip install 'nlpkit\[export\]'"):
+        export_model(sources["bert_classifier"], tmp_path / "out")
     assert not (tmp_path / "out").exists()

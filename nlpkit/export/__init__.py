@@ -45,6 +45,10 @@ TOKENIZER_FILES = (
 )
 
 
+# What each format needs installed (the `export` extra): to export, and to serve the result.
+RUNTIME_MODULES = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "ctranslate2": ("ctranslate2",)}
+
+
 class ExportedModel(Protocol):
     """An exported folder loaded by its runtime: ``model(texts, batch_size=...)`` gives one record per text."""
 
@@ -131,6 +135,7 @@ def export_model(
     format = format or default_format(config)
     if format not in module.FORMATS:
         raise ConfigError(f"--format {format}: {model_dir} exports to {', '.join(module.FORMATS)}")
+    require(*RUNTIME_MODULES[format])  # before the model loads: a missing extra is one line at once
     if output_dir.exists() and not (output_dir / MANIFEST).is_file() and any(output_dir.iterdir()):
         raise ConfigError(f"{output_dir}: not empty and not an nlpkit export (choose another --output)")
     staging = output_dir.with_name(f".{output_dir.name}.exporting")
