@@ -184,7 +184,8 @@ def test_the_worker_saves_and_stops_when_its_launcher_is_killed(tmp_path):
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(int(pid), signal.SIGKILL)
 
-    message = stderr.strip().splitlines()[-1]
+    # The last line but for progress bars: a bar of the checkpoint's save (tqdm, "\r"-redrawn) may be flushed last.
+    message = [line for line in stderr.strip().splitlines() if "it/s]" not in line][-1]
     assert message.startswith("stopped by SIGTERM at step ") and message.endswith("rerun the same command to continue")
     step = int(message.split()[5].rstrip(":"))
     assert checkpoint_problem(output_dir / f"checkpoint-{step}") is None
