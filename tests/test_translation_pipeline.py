@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, MarianConfig, MarianMTModel
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    M2M100Config,
+    M2M100ForConditionalGeneration,
+    MarianConfig,
+    MarianMTModel,
+)
 
 import nlpkit  # noqa: F401  (registers rnn_seq2seq with the Auto classes)
 from nlpkit.cards import LOCAL_FOLDER_ID
-from nlpkit.pipelines import TRANSLATION_PIPELINE_FILE, TranslationPipeline
+from nlpkit.pipelines import TRANSLATION_PIPELINE_FILE, BeamSearchCache, TranslationPipeline, beam_search_cache
+from nlpkit.pipelines.translation_pipeline import CACHE_ARGUMENT
 from nlpkit.tasks.translation import from_scratch
 from tests.helpers import build_char_tokenizer, last_json_line, run_without_nlpkit
 
@@ -188,7 +196,7 @@ def test_generation_keywords_of_the_call_and_of_the_pipeline_reach_generate(mari
     assert (kwargs["num_beams"], kwargs["max_new_tokens"], kwargs["min_new_tokens"]) == (2, 3, 3)
     assert output.shape[-1] == 1 + 3  # the decoder start, then the new tokens
     pipe("hello", max_new_tokens=2)  # a call's keywords are for that call, the pipeline's for every call
-    assert calls[1][0].keys() == {"input_ids", "attention_mask", "num_beams", "max_new_tokens"}
+    assert calls[1][0].keys() == {"input_ids", "attention_mask", "num_beams", "max_new_tokens", CACHE_ARGUMENT}
 
 
 def test_src_lang_and_tgt_lang_set_the_tokenizer_and_force_the_target_language_code(marian):
@@ -210,3 +218,36 @@ def test_languages_are_ignored_by_a_tokenizer_without_language_codes(marian):
     calls = spy_on_generate(model)
     pipe("hello", src_lang="en_XX", tgt_lang="fr_XX", max_new_tokens=2)
     assert "forced_bos_token_id" not in calls[0][0] and not hasattr(tokenizer, "src_lang")
+
+
+@pytest.mark.parametrize(
+    "config_class, model_class", [(MarianConfig, MarianMTModel), (M2M100Config, M2M100ForConditionalGeneration)]
+)
+def test_beam_search_with_the_beam_search_cache_finds_the_same_beams_and_scores(config_class, model_class):
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=64, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=2, dropout=0.0,
+    )  # fmt: skip
+    model = model_class(config).eval()
+    lengths = torch.tensor([9, 4, 7])  # padded sources: beams of one source must keep their own encoder rows
+    input_ids = torch.randint(3, 64, (3, 9)) * (torch.arange(9) < lengths[:, None])
+    options = dict(input_ids=input_ids, attention_mask=(input_ids != 0).long(), num_beams=4, max_new_tokens=12,
+                   num_return_sequences=2, return_dict_in_generate=True, output_scores=True)  # fmt: skip
+    with torch.no_grad():
+        reference = model.generate(**options)
+        cache = beam_search_cache(model)
+        assert isinstance(cache[CACHE_ARGUMENT], BeamSearchCache)
+        faster = model.generate(**options, **cache)
+    assert torch.equal(faster.sequences, reference.sequences)
+    assert torch.equal(faster.sequences_scores, reference.sequences_scores)
+
+
+def test_only_transformers_encoder_decoders_that_choose_no_cache_get_the_beam_search_cache(marian, folders):
+    model, _ = marian
+    assert set(beam_search_cache(model)) == {CACHE_ARGUMENT}
+    assert beam_search_cache(model, use_cache=False) == {}
+    assert beam_search_cache(model, cache_implementation="static") == {}
+    rnn = AutoModelForSeq2SeqLM.from_pretrained(folders["rnn_seq2seq"])
+    assert beam_search_cache(rnn) == {}  # nlpkit's RNN keeps its own decoder state

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from nlpkit.io import atomic_write_json, atomic_write_text
-from nlpkit.pipelines.translation_pipeline import TranslationPipeline
+from nlpkit.pipelines.translation_pipeline import BeamSearchCache, TranslationPipeline, beam_search_cache
 
 TRANSLATION_PIPELINE_FILE = Path(__file__).with_name("translation_pipeline.py")
 TRANSLATION_TASKS = ("translation", "text2text-generation")
@@ -37,4 +37,11 @@ def add_translation_pipeline(folder: str | Path) -> None:
     atomic_write_json(config_file, config)  # transformers' own layout: indent 2, sorted keys
 
 
-__all__ = ["TRANSLATION_PIPELINE_FILE", "TRANSLATION_TASKS", "TranslationPipeline", "add_translation_pipeline"]
+__all__ = [
+    "TRANSLATION_PIPELINE_FILE",
+    "TRANSLATION_TASKS",
+    "BeamSearchCache",
+    "TranslationPipeline",
+    "add_translation_pipeline",
+    "beam_search_cache",
+]

@@ -25,7 +25,7 @@ from nlpkit.data.loading import RawData, encode_splits
 from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, load_translation_data
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
-from nlpkit.pipelines import add_translation_pipeline
+from nlpkit.pipelines import add_translation_pipeline, beam_search_cache
 from nlpkit.predict import predict_records, predictor_for_model
 from nlpkit.tasks import (
     CardDefaults,
@@ -194,7 +194,7 @@ def translate(
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True)
         with torch.no_grad():
-            generated = model.generate(**batch.to(model.device))
+            generated = model.generate(**batch.to(model.device), **beam_search_cache(model))
         outputs += [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
     return outputs
 
