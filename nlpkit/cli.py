@@ -1,5 +1,5 @@
-"""The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`, `nlpkit launch`) and the error handling
-of every recipe's entry point.
+"""The `nlpkit` command (`nlpkit predict`, `nlpkit generate`, `nlpkit push`, `nlpkit similar`, `nlpkit launch`) and
+the error handling of every recipe's entry point.
 
 Parsing the command line and printing help import neither torch nor transformers (`nlpkit --help` answers at once):
 everything heavy is imported inside the handlers, and `main` registers nlpkit's models with the Auto classes just
@@ -196,6 +196,38 @@ def _push(args: argparse.Namespace) -> None:
     print(url)
 
 
+def _similar(args: argparse.Namespace) -> None:
+    """`nlpkit similar`: every query is checked (its form, then its words) before anything is printed, so that an
+    unknown word ends the command with one line, naming the word and the vectors, and exit status 1."""
+    from nlpkit.word_vectors import WordVectors, group_queries, parse_query
+
+    if args.topn < 1:
+        raise ConfigError(f"--topn must be at least 1, not {args.topn}")
+    try:
+        queries = group_queries(args.queries)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    vectors = WordVectors.load(args.vectors)  # DataError: nothing there, a folder without vectors.txt, a bad row
+    parsed = [parse_query(query) for query in queries]
+    for positive, negative in parsed:
+        for word in (*positive, *negative):
+            if word not in vectors:
+                hint = next((form for form in (word.lower(), word.capitalize()) if form in vectors), None)
+                also = f" (but {hint!r} is)" if hint and hint != word else ""
+                print_line(f"nlpkit similar: error: {word!r} is not in the vectors of {args.vectors}{also}")
+                sys.exit(1)
+    for number, (query, (positive, negative)) in enumerate(zip(queries, parsed)):
+        neighbours = vectors.most_similar(positive, negative, topn=args.topn)
+        if args.json:
+            for rank, (word, cosine) in enumerate(neighbours, start=1):
+                print(json.dumps({"query": query, "rank": rank, "word": word, "cosine": round(cosine, 6)}))
+            continue
+        width = max((len(word) for word, _ in neighbours), default=0)
+        print(("\n" if number else "") + query)
+        for word, cosine in neighbours:
+            print(f"  {word:<{width}}  {cosine:.4f}")
+
+
 LAUNCH_HELP = """\
 usage: nlpkit launch [accelerate launch options] RECIPE [recipe options]
 
@@ -346,6 +378,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", help="onnx, or ctranslate2 where the model has it (default: the model's best).")
     export.add_argument("--quantize", action="store_true", help="Dynamic int8 quantization of the weights.")
     export.set_defaults(handler=_export)
+    similar = commands.add_parser(
+        "similar",
+        help="Nearest neighbours and analogies (king - man + woman) of word vectors.",
+        description="Print the nearest words by cosine to each query, with their cosines. A query is a word or an "
+        "analogy: `nlpkit similar DIR king - man + woman paris` asks two queries (a lone + or - joins the words "
+        'beside it into one query; one quoted argument "king - man + woman" works too). The query words are left '
+        "out of the answers (gensim's most_similar). An unknown word ends the command with one line and status 1.",
+    )
+    similar.add_argument(
+        "vectors", metavar="DIR", help="A word-vector folder (holding vectors.txt) or a word2vec/GloVe text file."
+    )
+    similar.add_argument("queries", metavar="WORD", nargs="+", help="Words, and + / - between analogy words.")
+    similar.add_argument("--topn", type=int, default=10, help="How many neighbours per query (default: 10).")
+    similar.add_argument(
+        "--json", action="store_true", help="One JSON object per neighbour: query, rank, word, cosine."
+    )
+    similar.set_defaults(handler=_similar)
     commands.add_parser(
         "launch",
         help="Run a recipe with `accelerate launch`; its error ends it with one line and exit status 2.",

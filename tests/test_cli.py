@@ -18,7 +18,7 @@ from nlpkit import cli
 from nlpkit.models import MODEL_FAMILIES
 from tests.helpers import REPO_ROOT, console_script, last_json_line, saved_classifier
 
-SUBCOMMANDS = ("predict", "generate", "push")
+SUBCOMMANDS = ("predict", "generate", "push", "similar")
 
 # Runs the console script as `nlpkit ARGS...` would (sys.argv[0] names the script), then reports on this process.
 RUN_CONSOLE_SCRIPT = """

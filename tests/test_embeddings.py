@@ -1,4 +1,4 @@
-"""Loading GloVe / word2vec text vectors into an embedding matrix."""
+"""Loading GloVe / word2vec text vectors (or an nlpkit word-vector folder) into an embedding matrix."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from nlpkit.embeddings import load_word_vectors
+from nlpkit.embeddings import (
+    check_word_vector_dimension,
+    load_word_vectors,
+    resolve_word_vectors,
+    vocabulary_words,
+    word_vector_dimension,
+)
 from nlpkit.tokenization import train_tokenizer
 
 DIM = 3
@@ -111,3 +117,63 @@ def test_loads_into_a_model_and_survives_save(tokenizer, tmp_path):
     reloaded = LSTMClassifierForSequenceClassification.from_pretrained(tmp_path / "model")
     row = tokenizer.convert_tokens_to_ids("great")
     torch.testing.assert_close(reloaded.get_input_embeddings().weight[row], torch.tensor([4.0, 5.0, 6.0]))
+
+
+def test_a_cased_word_takes_its_lowercased_vector_unless_the_file_has_its_own(tmp_path):
+    cased = train_tokenizer(["Paris and Rome and The end", "the end"], kind="word", min_frequency=1)
+    path = write(tmp_path / "lower.txt", ["the 1 1 1", "paris 2 2 2", "rome 3 3 3", "Rome 4 4 4"])
+    embedding = fresh_embedding(cased)
+    assert load_word_vectors(path, cased, embedding) == 4  # the, The (from "the"), Paris (from "paris"), Rome
+    row = cased.convert_tokens_to_ids
+    torch.testing.assert_close(embedding.weight[row("The")], torch.ones(3))
+    torch.testing.assert_close(embedding.weight[row("Paris")], torch.full((3,), 2.0))
+    torch.testing.assert_close(embedding.weight[row("Rome")], torch.full((3,), 4.0))  # its own row wins, though later
+
+
+def test_a_bpe_vocabulary_matches_the_pieces_that_are_whole_words(tmp_path):
+    bpe = train_tokenizer(["the cat sat on the mat, bathing"] * 4, kind="bpe", vocab_size=60, min_frequency=1)
+    vocab = bpe.get_vocab()
+    words = vocabulary_words(bpe)
+    assert words["the"] == [vocab["▁the"]] and words["cat"] == [vocab["▁cat"]] and words[","] == [vocab[","]]
+    pieces = sorted(vocab, key=vocab.get)
+    continuation = next(p for p in pieces if p[0] not in "▁<" and len(p) > 1 and p not in words)  # "hing", "ng"...
+    assert all(vocab[continuation] not in rows for rows in words.values())  # a piece inside a word is no word
+    path = write(tmp_path / "glove.txt", ["the 1 1 1", f"{continuation} 2 2 2"])
+    embedding = fresh_embedding(bpe)
+    assert load_word_vectors(path, bpe, embedding) == 1
+    torch.testing.assert_close(embedding.weight[vocab["▁the"]], torch.ones(3))
+
+
+def test_word_vectors_name_a_file_or_an_nlpkit_folder_with_vectors_txt(tokenizer, tmp_path):
+    folder = tmp_path / "word2vec_run"
+    folder.mkdir()
+    write(folder / "vectors.txt", ["1 3", "film 5 5 5"])
+    assert resolve_word_vectors(folder) == folder / "vectors.txt"
+    assert resolve_word_vectors(folder / "vectors.txt") == folder / "vectors.txt"
+    embedding = fresh_embedding(tokenizer)
+    assert load_word_vectors(folder, tokenizer, embedding) == 1
+    torch.testing.assert_close(embedding.weight[tokenizer.convert_tokens_to_ids("film")], torch.full((3,), 5.0))
+    with pytest.raises(ValueError, match=r"^word_vectors: no file at .*missing\.txt$"):
+        resolve_word_vectors(tmp_path / "missing.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"^word_vectors: .*empty is a folder without vectors\.txt"):
+        resolve_word_vectors(tmp_path / "empty")
+
+
+def test_the_dimension_comes_from_the_first_line_only(tmp_path):
+    assert word_vector_dimension(write(tmp_path / "w2v.txt", ["2 4", "the 1 2"])) == 4  # the header says so
+    assert word_vector_dimension(write(tmp_path / "glove.txt", ["", "the 1 2 3 4 5", "film 1"])) == 5
+    with gzip.open(tmp_path / "v.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("the 1 2\n")
+    assert word_vector_dimension(tmp_path / "v.txt.gz") == 2
+    with pytest.raises(ValueError, match="word_vectors: .*blank.txt holds no vectors"):
+        word_vector_dimension(write(tmp_path / "blank.txt", ["", ""]))
+
+
+def test_a_dimension_that_is_not_the_embedding_size_is_one_line_naming_both(tmp_path):
+    check_word_vector_dimension(write(tmp_path / "ok.txt", ["the 1 2 3"]), 3)
+    with pytest.raises(ValueError, match=r"w2v\.txt:1: the header gives dimension 300: .* embedding_size is 100") as e:
+        check_word_vector_dimension(write(tmp_path / "w2v.txt", ["1 300", "the 1"]), 100)
+    assert str(e.value).startswith("word_vectors: ") and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"glove\.txt:1: expected a word and 100 values, found 2: .*embedding_size"):
+        check_word_vector_dimension(write(tmp_path / "glove.txt", ["the 1 2"]), 100)

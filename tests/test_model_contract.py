@@ -58,6 +58,9 @@ PAIRS = [
 ]
 
 
+WORD_VECTOR_TEXTS = ["the king rules the land", "the queen rules the land", "a man walks home", "a woman walks home"]
+
+
 def labelled(names: list[str]) -> dict[str, Any]:
     return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
 
@@ -94,6 +97,55 @@ def seq2seq_batch(tokenizer) -> dict[str, torch.Tensor]:
         "decoder_input_ids": decoder_input_ids.masked_fill(decoder_input_ids == -100, tokenizer.pad_token_id),
         "labels": labels,
     }
+
+
+def word_ids(tokenizer) -> list[list[int]]:
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in WORD_VECTOR_TEXTS]
+
+
+def cbow_batch(tokenizer, window: int = 2, negative: int = 3) -> dict[str, torch.Tensor]:
+    """Word2Vec's CBOW examples: each word of WORD_VECTOR_TEXTS from its neighbours (padded, masked at sentence
+    ends), with seeded negatives."""
+    contexts, centres = [], []
+    for ids in word_ids(tokenizer):
+        for position, centre in enumerate(ids):
+            context = ids[max(0, position - window) : position] + ids[position + 1 : position + 1 + window]
+            contexts.append(context + [tokenizer.pad_token_id] * (2 * window - len(context)))
+            centres.append(centre)
+    input_ids = torch.tensor(contexts)
+    negatives = torch.randint(len(tokenizer), (len(centres), negative), generator=torch.Generator().manual_seed(0))
+    return {
+        "input_ids": input_ids,
+        "attention_mask": input_ids.ne(tokenizer.pad_token_id).long(),
+        "output_ids": torch.tensor(centres),
+        "negative_ids": negatives,
+    }
+
+
+def cooccurrence_batch(tokenizer, window: int = 2) -> dict[str, torch.Tensor]:
+    """GloVe's entries: the nonzero co-occurrence counts of WORD_VECTOR_TEXTS, a pair at distance k adding 1/k."""
+    counts: dict[tuple[int, int], float] = defaultdict(float)
+    for ids in word_ids(tokenizer):
+        for position, word in enumerate(ids):
+            for distance in range(1, window + 1):
+                if position + distance < len(ids):
+                    counts[word, ids[position + distance]] += 1.0 / distance
+                    counts[ids[position + distance], word] += 1.0 / distance
+    pairs = sorted(counts)
+    return {
+        "input_ids": torch.tensor([row for row, _ in pairs]),
+        "output_ids": torch.tensor([column for _, column in pairs]),
+        "cooccurrence": torch.tensor([counts[pair] for pair in pairs]),
+    }
+
+
+def randomise_zero_parameters(model, tokenizer) -> None:
+    """Parameters that start at zero (Word2Vec's output vectors, GloVe's biases) get random values, so that the
+    outputs compared after loading depend on every parameter (Word2Vec's scores are all 0 at initialisation)."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_()
 
 
 def set_word_vocabulary(model, tokenizer) -> None:
@@ -190,6 +242,29 @@ TINY: dict[str, Tiny] = {
         },
         batch=seq2seq_batch,
         learning_rate=3e-2,
+    ),
+    # The word vector models have no head and no labels: only the registry-wide tests (saving, loading, remote code,
+    # tying, config help) run on them; the training tests are the heads'. Their own tests: test_word_vector_models.py.
+    "word2vec": Tiny(
+        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "embedding_size": 8,
+            "architecture": "cbow",  # the path with padding and a mask; skip-gram is one gather less
+            "window": 2,
+            "negative": 3,
+        },
+        batch=cbow_batch,
+        learning_rate=3e-2,
+        prepare=randomise_zero_parameters,
+    ),
+    "glove": Tiny(
+        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {"vocab_size": len(tokenizer), "embedding_size": 8, "window": 2, "x_max": 2.0},
+        batch=cooccurrence_batch,
+        learning_rate=3e-2,
+        prepare=randomise_zero_parameters,
     ),
 }
 

@@ -99,6 +99,16 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
             "RNNSeq2SeqModel": ("AutoModel",),
         },
     ),
+    ModelFamily(
+        model_type="word2vec",
+        config_class="Word2VecConfig",
+        model_classes={"Word2VecModel": ("AutoModel",)},
+    ),
+    ModelFamily(
+        model_type="glove",
+        config_class="GloVeConfig",
+        model_classes={"GloVeModel": ("AutoModel",)},
+    ),
 )
 
 

@@ -4,15 +4,13 @@ and, optionally, word embeddings started from GloVe/word2vec vectors."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from transformers import AutoModelForSequenceClassification
 
-from nlpkit.config import ConfigError, model_arguments
+from nlpkit.config import model_arguments
 from nlpkit.data.classification import ClassificationData
-from nlpkit.data.loading import resolve_data_path
-from nlpkit.embeddings import load_word_vectors
+from nlpkit.embeddings import RESUMED_WORD_VECTORS, WordVectorArguments, start_from_word_vectors, word_vectors_name
 from nlpkit.models.lstm_classifier import LSTMClassifierConfig
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.classification import Arguments as TaskArguments
@@ -22,8 +20,9 @@ from nlpkit.training import Run
 
 
 @dataclass
-class TokenizerArguments:
-    """The tokenizer trained for the run, and the word vectors the embeddings may start from."""
+class TokenizerArguments(WordVectorArguments):
+    """The tokenizer trained for the run, and the word vectors the embeddings may start from (``word_vectors``:
+    checked as the arguments are parsed, see :class:`~nlpkit.embeddings.WordVectorArguments`)."""
 
     tokenizer_kind: Literal["word", "bpe"] = field(
         default="word", metadata={"help": "Word-level vocabulary, or BPE subwords (no unknown words)."}
@@ -33,15 +32,6 @@ class TokenizerArguments:
         default=None, metadata={"help": "Smallest count of a word (or merge) in the vocabulary (default 2)."}
     )
     lowercase: bool = field(default=True, metadata={"help": "Lowercase texts before tokenizing."})
-    word_vectors: str | None = field(
-        default=None,
-        metadata={"help": "GloVe/word2vec text file (.txt or .gz) to start the embeddings from; its width must be "
-                  "embedding_size."},
-    )  # fmt: skip
-
-    def __post_init__(self) -> None:
-        if self.word_vectors is not None and not resolve_data_path(self.word_vectors).is_file():
-            raise ValueError(f"word_vectors: no file at {resolve_data_path(self.word_vectors)}")
 
 
 Arguments = model_arguments(
@@ -76,21 +66,18 @@ def build(run: Run, data: ClassificationData) -> ModelSetup:
         label2id=data.label2id,
     )
     model = AutoModelForSequenceClassification.from_config(config)
-    found = None
+    vectors_found = None
     if args.word_vectors and run.resume_checkpoint is None:  # a checkpoint's embeddings replace them anyway
-        try:
-            found = load_word_vectors(
-                resolve_data_path(args.word_vectors), tokenizer, model.get_input_embeddings(), lowercase=args.lowercase
-            )
-        except ValueError as error:
-            raise ConfigError(f"word_vectors: {error}") from None  # e.g. vectors of another width than the model's
+        vectors_found = start_from_word_vectors(
+            args.word_vectors, tokenizer, model.get_input_embeddings(), lowercase=args.lowercase
+        )
 
     shape = (
         f"{'bidirectional ' if config.bidirectional else ''}{config.num_hidden_layers}-layer {config.rnn_type.upper()}"
     )
     sizes = f"embeddings {config.embedding_size}, hidden size {config.hidden_size}, {config.pooling} pooling"
     tokenizer_text = f"{args.tokenizer_kind}-level tokenizer of {len(tokenizer)} tokens"
-    vectors = Path(args.word_vectors).name if args.word_vectors else None
+    vectors = word_vectors_name(args.word_vectors) if args.word_vectors else None
     dropouts = [("embedding", config.embedding_dropout), ("classifier", config.classifier_dropout)]
     if config.num_hidden_layers > 1:
         dropouts.insert(1, ("between layers", config.rnn_dropout))
@@ -100,7 +87,7 @@ def build(run: Run, data: ClassificationData) -> ModelSetup:
         "dropout": ", ".join(f"{value} ({where})" for where, value in dropouts),
     }
     if vectors:
-        hyperparameters["word_vectors"] = f"{vectors} ({found} of {len(tokenizer)} words found)"
+        hyperparameters["word_vectors"] = vectors_found or RESUMED_WORD_VECTORS.format(name=vectors)
     description = (
         f"A {shape} text classifier ({sizes}) trained from scratch with [nlpkit](https://github.com/nlpkit/nlpkit), "
         f"with a {tokenizer_text} trained on the same training data"

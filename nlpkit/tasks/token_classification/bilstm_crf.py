@@ -28,6 +28,7 @@ from transformers import DataCollatorForTokenClassification, PreTrainedTokenizer
 from nlpkit.config import model_arguments
 from nlpkit.data.loading import encode_splits
 from nlpkit.data.token_classification import TokenClassificationData, TokenClassificationDataArguments
+from nlpkit.embeddings import RESUMED_WORD_VECTORS, WordVectorArguments, start_from_word_vectors, word_vectors_name
 from nlpkit.models.bilstm_crf import BiLSTMCRFConfig, BiLSTMCRFForTokenClassification, words_to_char_ids
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.token_classification import drop_length_columns
@@ -45,8 +46,10 @@ DESCRIPTION = (
 
 
 @dataclass
-class WordArguments:
-    """The word vocabulary and the inputs of the BiLSTM-CRF (its shape is BiLSTMCRFConfig's)."""
+class WordArguments(WordVectorArguments):
+    """The word vocabulary and the inputs of the BiLSTM-CRF (its shape is BiLSTMCRFConfig's), and the word vectors
+    its word embeddings may start from (``word_vectors``: a cased vocabulary word takes the file's vector of its
+    lowercased form when the file has none of its own, see :mod:`nlpkit.embeddings`)."""
 
     min_word_frequency: int = field(
         default=2,
@@ -101,13 +104,23 @@ def build(run: Run, data: TokenClassificationData) -> ModelSetup:
         "BiLSTM-CRF: %d words in the vocabulary (seen %d+ times in training), %d characters",
         len(tokenizer), args.min_word_frequency, len(config.char_alphabet),
     )  # fmt: skip
+    hyperparameters = {"model": _shape(config), "min_word_frequency": args.min_word_frequency}
+    description = DESCRIPTION
+    if args.word_vectors:
+        vectors = word_vectors_name(args.word_vectors)
+        hyperparameters["word_vectors"] = RESUMED_WORD_VECTORS.format(name=vectors)
+        if run.resume_checkpoint is None:  # a checkpoint's embeddings replace them anyway
+            hyperparameters["word_vectors"] = start_from_word_vectors(
+                args.word_vectors, tokenizer, model.word_embeddings
+            )
+        description += f" Its word embeddings started from `{vectors}`."
     with_chars = args.pass_char_ids and config.char_encoder is not None
     return ModelSetup(
         model,
         tokenizer,
         tags=["ner", "bilstm-crf"],
-        description=DESCRIPTION,
-        hyperparameters={"model": _shape(config), "min_word_frequency": args.min_word_frequency},
+        description=description,
+        hyperparameters=hyperparameters,
         collator=WordCharCollator(tokenizer),
         encode=lambda data, tokenizer, task_args: encode_words(data, tokenizer, config, task_args, with_chars),
     )

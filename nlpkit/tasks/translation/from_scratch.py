@@ -7,12 +7,21 @@ models (ONNX export, CTranslate2, ...) take the result as they take a Hub checkp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from transformers import AutoModelForSeq2SeqLM, BartConfig, M2M100Config, MarianConfig
 
 from nlpkit.config import model_arguments
 from nlpkit.data.loading import RawData
 from nlpkit.data.translation import SOURCE, TARGET
+from nlpkit.embeddings import (
+    RESUMED_WORD_VECTORS,
+    WORD_VECTORS_HELP,
+    WordVectorArguments,
+    start_from_word_vectors,
+    word_vectors_field,
+    word_vectors_name,
+)
 from nlpkit.models.rnn_seq2seq import RNNSeq2SeqConfig, RNNSeq2SeqForConditionalGeneration
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.translation import Arguments as TaskArguments
@@ -21,9 +30,12 @@ from nlpkit.training import Run
 
 
 @dataclass
-class TokenizerArguments:
-    """The joint BPE tokenizer trained on both languages of the training pairs."""
+class TokenizerArguments(WordVectorArguments):
+    """The joint BPE tokenizer trained on both languages of the training pairs, and the word vectors the RNN's
+    embeddings may start from (``word_vectors``: the pieces that are whole words take the vectors of those words)."""
 
+    word_vectors: str | None = word_vectors_field(f"{WORD_VECTORS_HELP} rnn_seq2seq only.")
+    word_vector_models: ClassVar[tuple[str, ...]] = ("rnn_seq2seq",)
     vocab_size: int = field(default=8000, metadata={"help": "Size of the joint BPE vocabulary (both languages)."})
     lowercase: bool = field(default=False, metadata={"help": "Lowercase both sides before tokenizing."})
 
@@ -88,8 +100,17 @@ def build(run: Run, data: RawData) -> ModelSetup:
         "eos_token_id": tokenizer.eos_token_id,
         "decoder_start_token_id": tokenizer.bos_token_id,
     }
+    hyperparameters = {"model": args.model_type, "tokenizer": f"joint BPE of {len(tokenizer)} tokens"}
     if args.model_type == "rnn_seq2seq":
         model = RNNSeq2SeqForConditionalGeneration(args.make_config(share_embeddings=True, **special))  # one vocabulary
+        if args.word_vectors:  # only rnn_seq2seq takes them (Arguments checked it)
+            vectors = word_vectors_name(args.word_vectors)
+            hyperparameters["word_vectors"] = RESUMED_WORD_VECTORS.format(name=vectors)
+            if run.resume_checkpoint is None:  # a checkpoint's embeddings replace them anyway
+                # Shared embeddings: one matrix for the source, the target and (tied) the output projection.
+                hyperparameters["word_vectors"] = start_from_word_vectors(
+                    args.word_vectors, tokenizer, model.get_input_embeddings(), lowercase=args.lowercase
+                )
     else:
         longest = max(data_args.max_source_length, data_args.max_target_length) + 2
         config = args.make_config(max_position_embeddings=longest, forced_eos_token_id=None, **special)
@@ -98,5 +119,5 @@ def build(run: Run, data: RawData) -> ModelSetup:
         model,
         tokenizer,
         tags=["translation", args.model_type, f"{data_args.source_lang}-{data_args.target_lang}"],
-        hyperparameters={"model": args.model_type, "tokenizer": f"joint BPE of {len(tokenizer)} tokens"},
+        hyperparameters=hyperparameters,
     )

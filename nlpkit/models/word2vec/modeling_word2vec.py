@@ -1,0 +1,151 @@
+"""Word2Vec as a Hugging Face model: the two matrices of word2vec and its negative-sampling loss.
+
+    skip-gram: h = v[centre]                          CBOW: h = mean (or sum) of v[context words]
+    loss = mean over examples of  -log σ(h·u[output]) - Σ_k log σ(-h·u[negative_k])
+
+`v` (`input_embeddings`, word2vec's syn0) are the word vectors; `u` (`output_embeddings`, syn1neg) only serve
+training. The examples (centre and context words, negatives) come ready-made from the data side, which does the
+subsampling, the dynamic window and the negative draws; the model is a few large tensor operations, so one Trainer
+step handles tens of thousands of examples. Both matrices are dense `nn.Embedding`s (the Trainer's optimizers do not
+take sparse gradients) and are never tied.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_word2vec import Word2VecConfig
+
+
+@dataclass
+class Word2VecOutput(ModelOutput):
+    """Output of [`Word2VecModel`].
+
+    Args:
+        loss: The negative-sampling loss, a mean over the examples of the batch.
+        logits: `(N, 1 + K)` scores h·u: column 0 for the true output word, then one per negative. σ of a score is
+            the model's probability that the pair was seen in the text.
+        last_hidden_state: `(B, T, d)` the word vectors of `input_ids`, when the model is called with `input_ids`
+            alone (what `pipeline("feature-extraction")` does).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+class Word2VecPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the class attributes of Word2Vec."""
+
+    config_class = Word2VecConfig
+    base_model_prefix = "word2vec"
+    main_input_name = "input_ids"
+    _no_split_modules: ClassVar[list[str]] = []
+    # The loss is a plain mean over the examples of the batch: it does not use Trainer's `num_items_in_batch`.
+    accepts_loss_kwargs = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # Called on each embedding itself: transformers skips a remote-code module without parameters of its own
+        # (all of none are "loaded"), so a branch on Word2VecModel would never run.
+        if isinstance(module, nn.Embedding):
+            if module is getattr(self, "output_embeddings", None):
+                init.zeros_(module.weight)  # word2vec.c's syn1neg: every initial score is 0
+            else:
+                bound = 0.5 / self.config.embedding_size  # word2vec.c's syn0: uniform in [-0.5/d, 0.5/d]
+                init.uniform_(module.weight, -bound, bound)
+
+
+class Word2VecModel(Word2VecPreTrainedModel):
+    """Word vectors (`input_embeddings`) and output vectors (`output_embeddings`) trained by negative sampling."""
+
+    def __init__(self, config: Word2VecConfig):
+        super().__init__(config)
+        self.input_embeddings = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.output_embeddings = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.input_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.input_embeddings = value
+
+    def get_output_embeddings(self) -> nn.Embedding:
+        return self.output_embeddings
+
+    def set_output_embeddings(self, value: nn.Embedding) -> None:
+        self.output_embeddings = value
+
+    def word_vectors(self) -> torch.Tensor:
+        """The `(vocab_size, embedding_size)` word vectors: word2vec's syn0, what it writes to its vectors file."""
+        return self.input_embeddings.weight
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        output_ids: torch.LongTensor | None = None,
+        negative_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        return_loss: bool = True,
+        **kwargs,
+    ) -> Word2VecOutput:
+        """Score a batch of N examples against their true output word and K negatives; given `input_ids` alone,
+        look up their word vectors (`last_hidden_state`).
+
+        Args:
+            input_ids: Skip-gram: `(N,)` centre words. CBOW: `(N, C)` context words, padded with `pad_token_id`.
+            output_ids: `(N,)` the word to predict: skip-gram's context word, CBOW's centre word.
+            negative_ids: `(N, K)` negative words.
+            attention_mask: CBOW only: `(N, C)`, 1 for a context word and 0 for padding. When omitted, every
+                position that is not `pad_token_id` is a context word.
+            return_loss: Whether to compute the loss. Its default True makes Trainer compute an evaluation loss
+                for this model, which has no labels.
+            kwargs: Ignored (what Trainer may pass besides the batch).
+        """
+        config = self.config
+        if output_ids is None and negative_ids is None:  # word vectors of a tokenized text
+            return Word2VecOutput(last_hidden_state=self.input_embeddings(input_ids))
+        if output_ids is None or negative_ids is None:
+            raise ValueError("Word2VecModel scores examples given both output_ids and negative_ids")
+        # Speed: a few large ops and no Python loop, so one step handles tens of thousands of examples. Rows are
+        # gathered with `index_select` (its backward, one `index_add_`, beat `nn.Embedding`'s on CPU), CBOW contexts
+        # are summed by `embedding_bag` (4x faster than gather-then-sum), and the scores are one `bmm` over the
+        # contiguous (N, 1 + K, d) gather (einsum first copies it into another layout: 3x slower end to end).
+        word_vectors = self.input_embeddings.weight
+        if config.architecture == "skipgram":
+            if input_ids.dim() != 1:
+                raise ValueError(f"skip-gram input_ids must be (N,) centre words, got shape {tuple(input_ids.shape)}")
+            hidden = word_vectors.index_select(0, input_ids)  # (N, d)
+        else:
+            if input_ids.dim() != 2:
+                raise ValueError(f"CBOW input_ids must be (N, C) context words, got shape {tuple(input_ids.shape)}")
+            if attention_mask is None:
+                attention_mask = input_ids.ne(config.pad_token_id)
+            mask = attention_mask.to(word_vectors.dtype)  # (N, C); padding gets weight 0: no value, no gradient
+            # The sum of the context vectors (N, d), without an (N, C, d) gather: embedding_bag reduces as it reads.
+            hidden = F.embedding_bag(input_ids, word_vectors, mode="sum", per_sample_weights=mask)
+            if config.cbow_mean:
+                hidden = hidden / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+        # The output vectors of the true word and of the negatives, (N, 1 + K, d), and their scores h·u.
+        targets = torch.cat([output_ids.unsqueeze(1), negative_ids], dim=1)  # (N, 1 + K)
+        output_vectors = self.output_embeddings.weight.index_select(0, targets.reshape(-1)).view(*targets.shape, -1)
+        scores = torch.bmm(output_vectors, hidden.unsqueeze(-1)).squeeze(-1)  # (N, 1 + K)
+
+        loss = None
+        if return_loss:
+            # -log σ(s) for the true word, -log σ(-s) for each negative: flip the sign of the negatives' scores.
+            signs = torch.ones_like(scores[0])
+            signs[1:] = -1.0
+            loss = -F.logsigmoid(scores * signs).sum(dim=1).mean()
+        return Word2VecOutput(loss=loss, logits=scores)
+
+
+__all__ = ["Word2VecModel", "Word2VecOutput", "Word2VecPreTrainedModel"]
