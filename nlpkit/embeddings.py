@@ -29,11 +29,11 @@ from transformers import PreTrainedTokenizerBase
 
 from nlpkit.data.loading import resolve_data_path
 from nlpkit.errors import ConfigError
+from nlpkit.word_vectors import VECTORS_FILE  # what an nlpkit word-vector output folder holds
 
 logger = logging.getLogger(__name__)
 
 # The file an nlpkit word-vector output folder keeps its vectors in (word2vec text format, with a header).
-VECTORS_FILE = "vectors.txt"
 
 # The card's word_vectors line of a run resumed from a checkpoint (its embeddings come from there, not the file).
 RESUMED_WORD_VECTORS = "{name} (loaded by the run this one resumes)"

@@ -103,9 +103,9 @@ def word_ids(tokenizer) -> list[list[int]]:
     return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in WORD_VECTOR_TEXTS]
 
 
-def cbow_batch(tokenizer, window: int = 2, negative: int = 3) -> dict[str, torch.Tensor]:
+def cbow_batch(tokenizer, window: int = 2, block: int = 4, shared: int = 3) -> dict[str, torch.Tensor]:
     """Word2Vec's CBOW examples: each word of WORD_VECTOR_TEXTS from its neighbours (padded, masked at sentence
-    ends), with seeded negatives."""
+    ends), with seeded negatives shared by each block of ``block`` examples (the default way, last block shorter)."""
     contexts, centres = [], []
     for ids in word_ids(tokenizer):
         for position, centre in enumerate(ids):
@@ -113,7 +113,8 @@ def cbow_batch(tokenizer, window: int = 2, negative: int = 3) -> dict[str, torch
             contexts.append(context + [tokenizer.pad_token_id] * (2 * window - len(context)))
             centres.append(centre)
     input_ids = torch.tensor(contexts)
-    negatives = torch.randint(len(tokenizer), (len(centres), negative), generator=torch.Generator().manual_seed(0))
+    blocks = -(-len(centres) // block)
+    negatives = torch.randint(len(tokenizer), (blocks, shared), generator=torch.Generator().manual_seed(0))
     return {
         "input_ids": input_ids,
         "attention_mask": input_ids.ne(tokenizer.pad_token_id).long(),
@@ -254,6 +255,8 @@ TINY: dict[str, Tiny] = {
             "architecture": "cbow",  # the path with padding and a mask; skip-gram is one gather less
             "window": 2,
             "negative": 3,
+            "negative_block_size": 4,
+            "shared_negatives": 3,
         },
         batch=cbow_batch,
         learning_rate=3e-2,

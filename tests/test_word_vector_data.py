@@ -144,6 +144,17 @@ def test_skipgram_pairs_with_window_one_are_exactly_the_neighbours_within_senten
     assert all(tensor.dtype == torch.int64 for tensor in batch.values())
 
 
+def test_shared_negatives_come_one_row_per_block_of_shuffled_examples():
+    plain = Word2VecCollator(np.ones(20), "skipgram", window=2, negative=2, sample=0, seed=1)
+    shared = Word2VecCollator(np.ones(20), "skipgram", window=2, negative=2, sample=0, seed=1, negative_block_size=4,
+                              shared_negatives=3)  # fmt: skip
+    rows = rows_of([list(range(10)), list(range(10, 20))])
+    ordered, blocked = plain(rows), shared(rows)
+    count = len(ordered["input_ids"])
+    assert blocked["negative_ids"].shape == (-(-count // 4), 3)
+    assert as_pairs(blocked) == as_pairs(ordered) and not torch.equal(blocked["input_ids"], ordered["input_ids"])
+
+
 def test_dynamic_window_never_exceeds_window_and_covers_every_distance_symmetrically():
     # Every position holds its own word id, so a pair names the two positions.
     window, length = 3, 400

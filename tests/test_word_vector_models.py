@@ -18,7 +18,9 @@ PAD = 0
 
 
 def word2vec(**settings) -> Word2VecModel:
-    """A Word2Vec model whose output vectors are random too (they start at zero, where every score is 0)."""
+    """A Word2Vec model whose output vectors are random too (they start at zero, where every score is 0); each
+    example draws its own negatives unless ``negative_block_size`` says otherwise."""
+    settings.setdefault("negative_block_size", 0)
     config = Word2VecConfig(vocab_size=VOCAB_SIZE, embedding_size=DIM, negative=NEGATIVES, pad_token_id=PAD, **settings)
     torch.manual_seed(0)
     model = Word2VecModel(config)
@@ -66,6 +68,26 @@ def test_skipgram_loss_is_the_negative_sampling_objective_of_the_centre_word_vec
     torch.testing.assert_close(outputs.logits[:, 0], (vectors[centres] * output_vectors[contexts]).sum(-1))
 
 
+def test_shared_negatives_weigh_each_block_s_negatives_by_negative_over_their_number():
+    block, shared = 2, 3
+    model = word2vec(architecture="skipgram", negative_block_size=block, shared_negatives=shared).eval()
+    centres, contexts = random_ids(5), random_ids(5, seed=2)  # blocks of 2, 2 and 1 examples
+    negatives = random_ids(3, shared, seed=3)
+    outputs = model(input_ids=centres, output_ids=contexts, negative_ids=negatives)
+    vectors, output_vectors = model.input_embeddings.weight, model.output_embeddings.weight
+    expected = []
+    for row in range(5):
+        h = vectors[centres[row]]
+        loss = -torch.log(torch.sigmoid(h @ output_vectors[contexts[row]]))
+        for negative in negatives[row // block]:
+            loss = loss - NEGATIVES / shared * torch.log(torch.sigmoid(-(h @ output_vectors[negative])))
+        expected.append(loss)
+    torch.testing.assert_close(outputs.loss, torch.stack(expected).mean())
+    assert outputs.logits.shape == (5, 1 + shared)
+    with pytest.raises(ValueError, match="make 3 blocks of 2"):
+        model(input_ids=centres, output_ids=contexts, negative_ids=random_ids(2, shared))
+
+
 @pytest.mark.parametrize("cbow_mean", [True, False], ids=["mean", "sum"])
 def test_cbow_loss_uses_the_mean_or_sum_of_the_real_context_words_and_ignores_padding(cbow_mean):
     model = word2vec(architecture="cbow", cbow_mean=cbow_mean)
@@ -101,7 +123,7 @@ def test_cbow_without_an_attention_mask_masks_the_padding_id():
 
 
 def test_word2vec_starts_with_small_word_vectors_zero_output_vectors_and_a_loss_of_one_plus_k_times_log_2():
-    config = Word2VecConfig(vocab_size=VOCAB_SIZE, embedding_size=DIM, negative=NEGATIVES)
+    config = Word2VecConfig(vocab_size=VOCAB_SIZE, embedding_size=DIM, negative=NEGATIVES, negative_block_size=0)
     torch.manual_seed(0)
     model = Word2VecModel(config)
     vectors = model.word_vectors()
@@ -146,7 +168,9 @@ def test_glove_word_vectors_are_the_sum_of_word_and_context_vectors():
 
 def test_a_few_adamw_steps_on_skipgram_pairs_lower_the_loss():
     torch.manual_seed(0)
-    model = Word2VecModel(Word2VecConfig(vocab_size=VOCAB_SIZE, embedding_size=DIM, negative=NEGATIVES))
+    model = Word2VecModel(
+        Word2VecConfig(vocab_size=VOCAB_SIZE, embedding_size=DIM, negative=NEGATIVES, negative_block_size=0)
+    )
     batch = {"input_ids": random_ids(32), "output_ids": random_ids(32, seed=2), "negative_ids": random_ids(32, 4)}
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.0)
     losses = train(model, batch, optimizer, steps=30)

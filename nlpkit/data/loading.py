@@ -8,9 +8,11 @@ one-line :class:`DataError` naming the file and, where there is one, the row.
 from __future__ import annotations
 
 import codecs
+import gzip
 import logging
 import os
 import re
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,17 +147,21 @@ def encode_splits(
 
 
 def check_utf8(path: Path) -> None:
-    """Raise DataError naming the line of the first byte sequence that is not UTF-8."""
+    """Raise DataError naming the line of the first byte sequence that is not UTF-8 (a ``.gz`` file's after
+    decompression; one that is not gzip is a DataError too)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                line += chunk[: error.start].count(b"\n")
-                raise DataError(f"{path}: not UTF-8 text (line {line}: {error.reason})") from None
-            line += chunk.count(b"\n")
+    try:
+        with gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    line += chunk[: error.start].count(b"\n")
+                    raise DataError(f"{path}: not UTF-8 text (line {line}: {error.reason})") from None
+                line += chunk.count(b"\n")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: not a readable gzip file ({error})") from None
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:

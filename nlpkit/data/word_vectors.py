@@ -15,14 +15,11 @@ disk and memory-mapped (a corpus larger than memory works):
 
 from __future__ import annotations
 
-import codecs
 import glob
-import gzip
 import logging
 import math
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -205,26 +202,7 @@ def _check_text_file(path: Path) -> None:
     after decompression."""
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    if not path.name.endswith(".gz"):
-        check_utf8(path)
-        return
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    try:
-        with gzip.open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as error:
-                    line += chunk[: error.start].count(b"\n")
-                    raise DataError(f"{path}: not UTF-8 text (line {line}: {error.reason})") from None
-                line += chunk.count(b"\n")
-    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: not a readable gzip file ({error})") from None
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text (truncated character at the end: {error.reason})") from None
+    check_utf8(path)
 
 
 @dataclass
@@ -442,6 +420,9 @@ class Word2VecCollator:
     shuffled: a batch is one gradient step, so their order within it does not matter, and rows are shuffled by the
     sampler.
 
+    With ``negative_block_size`` B > 0 the examples are shuffled and ``negative_ids`` is (ceil(N / B),
+    ``shared_negatives``): the negatives each block of B consecutive examples (the last block: the rest) shares.
+
     Randomness: a numpy Generator seeded from ``seed``, a per-call counter and the DataLoader worker (its id and
     torch's per-worker seed), so workers differ and a seeded run repeats.
     """
@@ -455,6 +436,8 @@ class Word2VecCollator:
         sample: float = 1e-3,
         pad_token_id: int = 0,
         seed: int = 0,
+        negative_block_size: int = 0,
+        shared_negatives: int = 32,
     ) -> None:
         counts = np.asarray(counts, dtype=np.float64)
         if architecture not in ("skipgram", "cbow"):
@@ -473,6 +456,8 @@ class Word2VecCollator:
         self.sample = sample
         self.pad_token_id = pad_token_id
         self.seed = seed
+        self.negative_block_size = negative_block_size
+        self.shared_negatives = shared_negatives
         self.keep_probability = keep_probabilities(counts, sample).astype(np.float32)
         self.negative_distribution = counts**0.75 / (counts**0.75).sum()
         self._table_bits = int(np.clip(math.ceil(math.log2(len(counts))) + 7, 20, 24))
@@ -513,17 +498,20 @@ class Word2VecCollator:
         reach = rng.integers(1, self.window + 1, size=len(ids), dtype=np.int8)  # the dynamic window of each centre
         if self.architecture == "skipgram":
             centres, contexts = skipgram_pairs(ids, sentence, reach, self.window)
-            return {
-                "input_ids": torch.from_numpy(centres),
-                "output_ids": torch.from_numpy(contexts),
-                "negative_ids": torch.from_numpy(self.draw_negatives(rng, (len(centres), self.negative))),
-            }
-        contexts, mask, centres = cbow_examples(ids, sentence, reach, self.window, self.pad_token_id)
+            examples = {"input_ids": centres, "output_ids": contexts}
+        else:
+            contexts, mask, centres = cbow_examples(ids, sentence, reach, self.window, self.pad_token_id)
+            examples = {"input_ids": contexts, "attention_mask": mask, "output_ids": centres}
+        count = len(examples["output_ids"])
+        if self.negative_block_size:  # blocks of shuffled examples share their negatives (see Word2VecConfig)
+            order = rng.permutation(count)  # a block mixes centre words and distances
+            examples = {key: value[order] for key, value in examples.items()}
+            negatives = self.draw_negatives(rng, (-(-count // self.negative_block_size), self.shared_negatives))
+        else:
+            negatives = self.draw_negatives(rng, (count, self.negative))
         return {
-            "input_ids": torch.from_numpy(contexts),
-            "attention_mask": torch.from_numpy(mask),
-            "output_ids": torch.from_numpy(centres),
-            "negative_ids": torch.from_numpy(self.draw_negatives(rng, (len(centres), self.negative))),
+            **{key: torch.from_numpy(value) for key, value in examples.items()},
+            "negative_ids": torch.from_numpy(negatives),
         }
 
 

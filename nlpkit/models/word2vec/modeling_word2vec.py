@@ -134,6 +134,8 @@ class Word2VecModel(Word2VecPreTrainedModel):
             if config.cbow_mean:
                 hidden = hidden / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
+        if config.negative_block_size:
+            return self._shared_negatives_loss(hidden, output_ids, negative_ids, return_loss)
         # The output vectors of the true word and of the negatives, (N, 1 + K, d), and their scores h·u.
         targets = torch.cat([output_ids.unsqueeze(1), negative_ids], dim=1)  # (N, 1 + K)
         output_vectors = self.output_embeddings.weight.index_select(0, targets.reshape(-1)).view(*targets.shape, -1)
@@ -146,6 +148,36 @@ class Word2VecModel(Word2VecPreTrainedModel):
             signs[1:] = -1.0
             loss = -F.logsigmoid(scores * signs).sum(dim=1).mean()
         return Word2VecOutput(loss=loss, logits=scores)
+
+    def _shared_negatives_loss(
+        self, hidden: torch.Tensor, output_ids: torch.LongTensor, negative_ids: torch.LongTensor, return_loss: bool
+    ) -> Word2VecOutput:
+        """`negative_block_size` B > 0: `negative_ids` is `(ceil(N / B), M)`, the M negatives that each block of B
+        consecutive examples (the last block: the rest) shares. Logits `(N, 1 + M)`, the true word's score and the
+        block's negatives', are returned in eval mode only (training skips that copy)."""
+        examples, width = hidden.shape
+        block = self.config.negative_block_size
+        blocks, shared = negative_ids.shape
+        if blocks != -(-examples // block):
+            raise ValueError(
+                f"shared negatives: {examples} examples make {-(-examples // block)} blocks of {block}, but "
+                f"negative_ids has {blocks} rows"
+            )
+        output_vectors = self.output_embeddings.weight
+        positive = (output_vectors.index_select(0, output_ids) * hidden).sum(dim=-1)  # (N,)
+        negatives = output_vectors.index_select(0, negative_ids.reshape(-1)).view(blocks, shared, width)
+        # One (B, d) x (d, M) product per block: a real matrix product, where per-example negatives are a gather.
+        full = examples // block * block
+        negative_scores = torch.bmm(hidden[:full].view(-1, block, width), negatives[: full // block].transpose(1, 2))
+        negative_scores = negative_scores.reshape(full, shared)
+        if full < examples:  # the last, shorter block
+            negative_scores = torch.cat([negative_scores, hidden[full:] @ negatives[-1].T])
+        loss = None
+        if return_loss:
+            weight = self.config.negative / shared  # M shared negatives stand for `negative` drawn per example
+            loss = -(F.logsigmoid(positive) + weight * F.logsigmoid(-negative_scores).sum(dim=1)).mean()
+        logits = None if self.training else torch.cat([positive.unsqueeze(1), negative_scores], dim=1)
+        return Word2VecOutput(loss=loss, logits=logits)
 
 
 __all__ = ["Word2VecModel", "Word2VecOutput", "Word2VecPreTrainedModel"]

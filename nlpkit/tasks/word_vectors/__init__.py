@@ -17,23 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import torch
 import transformers
 from transformers import Trainer
 
 from nlpkit.data.loading import DataError, resolve_data_path
-from nlpkit.data.word_vectors import (
-    Vocabulary,
-    WordVectorDataArguments,
-    encode_corpus,
-    load_corpus,
-)
+from nlpkit.data.word_vectors import Vocabulary, WordVectorDataArguments, corpus_source, encode_corpus, load_corpus
 from nlpkit.tasks import CardDefaults, ModelSetup, on_main_process_first
 from nlpkit.training import Run, train_and_save
-from nlpkit.word_vectors import WordVectors, evaluate_word_vectors, most_similar
+from nlpkit.word_vectors import VECTORS_FILE, WordVectors, evaluate_word_vectors, most_similar
 
 logger = logging.getLogger("nlpkit")
-
-VECTORS_FILE = "vectors.txt"
 
 
 @dataclass
@@ -72,14 +66,15 @@ DEFAULTS: dict[str, Any] = {
     # do. Dense Adam moves every row by its momentum every step, and at any rate that learns in a few epochs all
     # the vectors drift into one direction (cosine ~1.00 between any two words on the benchmark corpus).
     "optim": "adagrad",
-    "learning_rate": 0.2,
+    "learning_rate": 0.4,
+    "warmup_steps": 0.2,  # AdaGrad's first step moves each coordinate by the full rate: warming up keeps it small
     "max_grad_norm": 0.0,  # word2vec and GloVe do not clip (and the norm of every row costs a pass per step)
     "lr_scheduler_type": "linear",  # word2vec's learning rate decays linearly to (almost) zero
-    "warmup_steps": 0,
     "weight_decay": 0.0,
     "per_device_train_batch_size": 16,  # chunks of chunk_tokens words
     "per_device_eval_batch_size": 16,
     "remove_unused_columns": False,  # the collator reads sentence_lengths, which forward() does not take
+    "prediction_loss_only": True,  # the evaluation is the held-out loss and the vectors' scores: no logits kept
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "logging_steps": 50,
@@ -125,13 +120,6 @@ def _load(args: Arguments, seed: int) -> WordVectorData:
     return WordVectorData(vocabulary, chunks, validation, tokens)
 
 
-def corpus_source(args: WordVectorDataArguments) -> str:
-    """The corpus as the messages and the card name it."""
-    if args.dataset_name:
-        return f"hub:{args.dataset_name}" + (f"/{args.dataset_config_name}" if args.dataset_config_name else "")
-    return ", ".join(args.train_file or [])
-
-
 def vectors_of(model: transformers.PreTrainedModel, vocabulary: Vocabulary) -> WordVectors:
     """The model's word vectors, one per vocabulary word (in the vocabulary's frequency order)."""
     weight = model.word_vectors().detach().float().cpu().numpy()
@@ -145,6 +133,15 @@ class WordVectorTrainer(Trainer):
 
     vocabulary: Vocabulary
     evaluation_dir: Path | None = None
+
+    @staticmethod
+    def get_optimizer_cls_and_kwargs(args: Any, model: Any = None) -> tuple[Any, Any]:
+        """The Trainer's optimizer, AdaGrad fused on a CPU: its one kernel over the two matrices took 3 ms a step
+        where the default per-tensor loop took 12 (a fifth of a skip-gram step on the benchmark corpus)."""
+        optimizer_class, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+        if optimizer_class is torch.optim.Adagrad and args.device.type == "cpu":
+            kwargs = {**kwargs, "fused": True}
+        return optimizer_class, kwargs
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         for prefix in ("eval", "test"):

@@ -41,6 +41,7 @@ def build(run: Run, data: Any) -> ModelSetup:
         collator = Word2VecCollator(
             vocabulary.counts, architecture=config.architecture, window=config.window, negative=config.negative,
             sample=config.sample, pad_token_id=config.pad_token_id, seed=run.training_args.seed,
+            negative_block_size=config.negative_block_size, shared_negatives=config.shared_negatives,
         )  # fmt: skip
         settings = {key: getattr(config, key) for key in ("architecture", "window", "negative", "sample")}
         return ModelSetup(
