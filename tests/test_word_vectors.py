@@ -5,6 +5,7 @@ and starts another model; the loss falls; a bad corpus is one line naming the fi
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 
@@ -75,6 +76,7 @@ def test_gensim_reads_vectors_txt_and_finds_the_same_neighbours(skipgram):
 def test_the_cards_pipeline_snippet_gives_the_vectors_without_nlpkit(skipgram, tmp_path):
     code = f"""
 import json
+import runpy
 from transformers import AutoModel, pipeline
 pipe = pipeline("feature-extraction", model={str(skipgram)!r}, trust_remote_code=True)
 model = AutoModel.from_pretrained({str(skipgram)!r}, trust_remote_code=True)
@@ -123,3 +125,28 @@ def test_a_bad_corpus_is_one_line_naming_the_file(content, message, tmp_path):
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]  # not datasets' progress bars
     assert len(errors) == 1 and errors[0] == result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
     assert str(corpus) in errors[0] and message in errors[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "config", sorted((REPO_ROOT / "recipes/configs/word_vectors").glob("*.yaml")), ids=lambda path: path.stem
+)
+def test_every_config_parses(config, tmp_path, monkeypatch):
+    from nlpkit.config import parse_args
+    from nlpkit.tasks import word_vectors
+    from nlpkit.tasks.word_vectors import from_scratch
+    from nlpkit.training import TrainingArguments
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("some words\n")
+    (tmp_path / "shared" / "word_vectors").mkdir(parents=True)
+    monkeypatch.setenv("NLPKIT_WORD_VECTOR_CORPUS", str(tmp_path / "corpus"))
+    monkeypatch.setenv("NLPKIT_SHARED_DATA", str(tmp_path / "shared"))
+    recipe = runpy.run_path(RECIPE)
+    parsed = parse_args(
+        [from_scratch.Arguments, word_vectors.Arguments, TrainingArguments], ["--config", str(config)],
+        defaults=recipe["DEFAULTS"],
+    )  # fmt: skip
+    model, data, training = parsed.args
+    assert model.model_type in ("word2vec", "glove") and model.make_config(vocab_size=10).model_type == model.model_type
+    assert data.dataset_name or data.train_file
+    assert training.optim == "adagrad"
