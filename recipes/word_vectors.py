@@ -2,8 +2,8 @@
 
     accelerate launch recipes/word_vectors.py                     # offline quickstart on nlpkit's sample prose
     accelerate launch recipes/word_vectors.py --train_file corpus/  # local .txt/.gz files (one or many, a folder)
-    NLPKIT_SHARED_DATA=/path/to/datasets accelerate launch recipes/word_vectors.py \\
-        --config recipes/configs/word_vectors/english_local.yaml    # the English text of ../shared/datasets
+    NLPKIT_SHARED_DATA=/path/to/datasets NLPKIT_WORD_VECTOR_CORPUS=/path/to/corpus \\
+        accelerate launch recipes/word_vectors.py --config recipes/configs/word_vectors/english_local.yaml
     accelerate launch recipes/word_vectors.py --config recipes/configs/word_vectors/wikitext_hub.yaml
     accelerate launch recipes/word_vectors.py --model glove         # GloVe instead of skip-gram
 
