@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow.compute as pc
 import torch
 import transformers
 from transformers import Trainer
@@ -109,7 +110,8 @@ def _load(args: Arguments, seed: int) -> WordVectorData:
         held_out = max(1, round(len(chunks) * args.validation_split_percentage / 100))
         split = chunks.train_test_split(test_size=held_out, seed=seed)
         chunks, validation = split["train"], split["test"]
-    tokens = sum(len(ids) for ids in chunks["input_ids"])
+    # Counted in Arrow: the ids are never turned into Python lists (the corpus may not fit in memory)
+    tokens = pc.sum(pc.list_value_length(chunks.with_format("arrow")["input_ids"])).as_py() or 0
     if tokens == 0:
         raise DataError(f"{corpus_source(args)}: no word of the corpus is in the vocabulary")
     logger.info(
@@ -187,7 +189,9 @@ def train(run: Run, data: WordVectorData, setup: ModelSetup) -> dict[str, Any]:
 
     args = run.get(Arguments)
     model = setup.model
-    train_rows, eval_rows = data.train, data.validation
+    # numpy rows: the collator reads the ids as arrays, without a Python list per row on every step
+    train_rows = data.train.with_format("numpy")
+    eval_rows = data.validation.with_format("numpy") if data.validation is not None else None
     if setup.encode is not None:  # GloVe: the co-occurrence counts of the chunks
         encoded = setup.encode(data, setup.tokenizer, args)
         train_rows, eval_rows = encoded["train"], encoded.get("validation")
