@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -151,8 +152,15 @@ def run_recipe(
     (site / "sitecustomize.py").write_text(_INJECT_FAULT)
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "NLPKIT_TEST_FAULT": fault or ""}
     return subprocess.run(
-        [sys.executable, str(recipe), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, str(recipe), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    """The recipe starts with SIGINT at its default, as in a terminal: a suite run as a background job inherits it
+    ignored, and nlpkit rightly leaves an ignored SIGINT ignored (so Ctrl-C tests would see no Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 CHARS = list(" \nabcdefghijklmnopqrstuvwxyz.,!?")
