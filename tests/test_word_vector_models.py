@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
@@ -86,6 +87,28 @@ def test_shared_negatives_weigh_each_block_s_negatives_by_negative_over_their_nu
     assert outputs.logits.shape == (5, 1 + shared)
     with pytest.raises(ValueError, match="make 3 blocks of 2"):
         model(input_ids=centres, output_ids=contexts, negative_ids=random_ids(2, shared))
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_shared_negatives_hand_written_backward_gives_autograd_s_gradients(architecture):
+    """SharedNegativesLoss's backward against autograd through the same loss written with plain ops (float64, 5
+    examples in blocks of 2, 2 and 1, so the shorter last block is covered)."""
+    block, shared = 2, 3
+    model = word2vec(architecture=architecture, negative_block_size=block, shared_negatives=shared).double().train()
+    inputs = random_ids(5) if architecture == "skipgram" else torch.tensor([[3, 4], [5, PAD], [6, 7], [8, 9], [1, 2]])
+    batch = {"input_ids": inputs, "output_ids": random_ids(5, seed=2), "negative_ids": random_ids(3, shared, seed=3)}
+    model(**batch).loss.backward()
+    hand_written = [parameter.grad.clone() for parameter in model.parameters()]
+
+    model.zero_grad()
+    model.config.negative_block_size = 0  # per-example negatives: each example's block's negatives, weighted
+    per_example = batch["negative_ids"].repeat_interleave(block, dim=0)[:5]
+    outputs = model(input_ids=inputs, output_ids=batch["output_ids"], negative_ids=per_example)
+    scores = outputs.logits
+    expected = -(F.logsigmoid(scores[:, 0]) + NEGATIVES / shared * F.logsigmoid(-scores[:, 1:]).sum(1)).mean()
+    expected.backward()
+    for parameter, gradient in zip(model.parameters(), hand_written):
+        torch.testing.assert_close(gradient, parameter.grad)
 
 
 @pytest.mark.parametrize("cbow_mean", [True, False], ids=["mean", "sum"])

@@ -154,30 +154,115 @@ class Word2VecModel(Word2VecPreTrainedModel):
     ) -> Word2VecOutput:
         """`negative_block_size` B > 0: `negative_ids` is `(ceil(N / B), M)`, the M negatives that each block of B
         consecutive examples (the last block: the rest) shares. Logits `(N, 1 + M)`, the true word's score and the
-        block's negatives', are returned in eval mode only (training skips that copy)."""
-        examples, width = hidden.shape
-        block = self.config.negative_block_size
-        blocks, shared = negative_ids.shape
-        if blocks != -(-examples // block):
+        block's negatives', are returned in eval mode only (training skips that copy); they carry no gradient (the
+        loss does)."""
+        examples, block = hidden.shape[0], self.config.negative_block_size
+        if negative_ids.shape[0] != -(-examples // block):
             raise ValueError(
                 f"shared negatives: {examples} examples make {-(-examples // block)} blocks of {block}, but "
-                f"negative_ids has {blocks} rows"
+                f"negative_ids has {negative_ids.shape[0]} rows"
             )
+        weight = self.config.negative / negative_ids.shape[1]  # M shared negatives stand for `negative` per example
         output_vectors = self.output_embeddings.weight
-        positive = (output_vectors.index_select(0, output_ids) * hidden).sum(dim=-1)  # (N,)
-        negatives = output_vectors.index_select(0, negative_ids.reshape(-1)).view(blocks, shared, width)
-        # One (B, d) x (d, M) product per block: a real matrix product, where per-example negatives are a gather.
-        full = examples // block * block
-        negative_scores = torch.bmm(hidden[:full].view(-1, block, width), negatives[: full // block].transpose(1, 2))
-        negative_scores = negative_scores.reshape(full, shared)
-        if full < examples:  # the last, shorter block
-            negative_scores = torch.cat([negative_scores, hidden[full:] @ negatives[-1].T])
-        loss = None
-        if return_loss:
-            weight = self.config.negative / shared  # M shared negatives stand for `negative` drawn per example
-            loss = -(F.logsigmoid(positive) + weight * F.logsigmoid(-negative_scores).sum(dim=1)).mean()
+        # Autocast off: the hand-written backward multiplies the saved scores by the matrices in their own dtype.
+        with torch.autocast(hidden.device.type, enabled=False):
+            loss, positive, negative_scores = SharedNegativesLoss.apply(
+                hidden.to(output_vectors.dtype), output_vectors, output_ids, negative_ids, block, weight
+            )
         logits = None if self.training else torch.cat([positive.unsqueeze(1), negative_scores], dim=1)
-        return Word2VecOutput(loss=loss, logits=logits)
+        return Word2VecOutput(loss=loss if return_loss else None, logits=logits)
+
+
+def _blocks(rows: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(N, ...)` rows as `(N // B, B, ...)` full blocks (a view) and the rest (a view, maybe empty)."""
+    full = rows.shape[0] // block * block
+    return rows[:full].view(-1, block, *rows.shape[1:]), rows[full:]
+
+
+def shared_negative_scores(
+    hidden: torch.Tensor,
+    output_vectors: torch.Tensor,
+    output_ids: torch.LongTensor,
+    negative_ids: torch.LongTensor,
+    block: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`(N,)` scores h·u of the true words, `(N, M)` of each example's block's negatives, and the gathered
+    output vectors they came from: `(N, d)` true words', `(N / B, M, d)` negatives'."""
+    examples, width = hidden.shape
+    blocks, shared = negative_ids.shape
+    true_vectors = output_vectors.index_select(0, output_ids)
+    positive = torch.linalg.vecdot(hidden, true_vectors)  # (N,); vecdot: 1.6x faster than mul-then-sum with grads
+    negatives = output_vectors.index_select(0, negative_ids.reshape(-1)).view(blocks, shared, width)
+    # One (B, d) x (d, M) product per block, written into one (N, M) tensor (the last, shorter block by an mm).
+    scores = hidden.new_empty(examples, shared)
+    full_hidden, rest_hidden = _blocks(hidden, block)
+    full_scores, rest_scores = _blocks(scores, block)
+    torch.bmm(full_hidden, negatives[: len(full_hidden)].transpose(1, 2), out=full_scores)
+    if len(rest_hidden):
+        torch.mm(rest_hidden, negatives[-1].T, out=rest_scores)
+    return positive, scores, true_vectors, negatives
+
+
+def shared_negatives_loss(positive: torch.Tensor, negative_scores: torch.Tensor, weight: float) -> torch.Tensor:
+    """-log σ(h·u_true) - weight Σ_m log σ(-h·u_m), a mean over the examples."""
+    return -(F.logsigmoid(positive).sum() + weight * F.logsigmoid(-negative_scores).sum()) / positive.shape[0]
+
+
+class SharedNegativesLoss(torch.autograd.Function):
+    """The shared-negatives loss (and, without gradient, the scores it came from) with a hand-written backward.
+
+    Speed: autograd's backward of the same ops took 1.4x as long, most of it in memory traffic a hand-written one
+    avoids: the slices into blocks fill a zero (N, d) gradient each, the true words' scores cost a broadcast
+    multiply per operand, and the output matrix gets two dense gradients that are then added. Here every gradient
+    is written once: d hidden (N, d) by the blocks' products plus one fused multiply-add, d output_vectors by two
+    `index_add_`s into one zero matrix.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        hidden: torch.Tensor,
+        output_vectors: torch.Tensor,
+        output_ids: torch.LongTensor,
+        negative_ids: torch.LongTensor,
+        block: int,
+        weight: float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        positive, negative_scores, true_vectors, negatives = shared_negative_scores(
+            hidden, output_vectors, output_ids, negative_ids, block
+        )
+        ctx.save_for_backward(hidden, output_ids, negative_ids, positive, negative_scores, true_vectors, negatives)
+        ctx.block, ctx.weight, ctx.vocabulary_shape = block, weight, output_vectors.shape
+        ctx.mark_non_differentiable(positive, negative_scores)
+        return shared_negatives_loss(positive, negative_scores, weight), positive, negative_scores
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, *_scores_grads: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        hidden, output_ids, negative_ids, positive, negative_scores, true_vectors, negatives = ctx.saved_tensors
+        examples, width = hidden.shape
+        # d loss / d score: (σ(s) - 1) / N for the true words, weight σ(s) / N for the negatives.
+        grad_positive = torch.sigmoid(positive).sub_(1).mul_(grad / examples).unsqueeze(1)  # (N, 1)
+        grad_scores = torch.sigmoid(negative_scores).mul_(grad * ctx.weight / examples)  # (N, M)
+
+        grad_hidden = torch.empty_like(hidden)
+        (full_grad_scores, rest_grad_scores), (full_hidden, rest_hidden) = (
+            _blocks(grad_scores, ctx.block), _blocks(hidden, ctx.block)
+        )  # fmt: skip
+        full_grad_hidden, rest_grad_hidden = _blocks(grad_hidden, ctx.block)
+        torch.bmm(full_grad_scores, negatives[: len(full_hidden)], out=full_grad_hidden)
+        grad_negatives = torch.empty_like(negatives)
+        torch.bmm(full_grad_scores.transpose(1, 2), full_hidden, out=grad_negatives[: len(full_hidden)])
+        if len(rest_hidden):
+            torch.mm(rest_grad_scores, negatives[-1], out=rest_grad_hidden)
+            torch.mm(rest_grad_scores.T, rest_hidden, out=grad_negatives[-1])
+        grad_hidden.addcmul_(grad_positive, true_vectors)
+
+        grad_output_vectors = hidden.new_zeros(ctx.vocabulary_shape)
+        grad_output_vectors.index_add_(0, output_ids, hidden * grad_positive)
+        grad_output_vectors.index_add_(0, negative_ids.reshape(-1), grad_negatives.view(-1, width))
+        return grad_hidden, grad_output_vectors, None, None, None, None
 
 
 __all__ = ["Word2VecModel", "Word2VecOutput", "Word2VecPreTrainedModel"]
