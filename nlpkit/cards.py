@@ -11,6 +11,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCardData
 
 from nlpkit.io import atomic_write_text
+from nlpkit.optimizers import optimizer_settings
 
 # The model id in the card's usage examples: `pipeline("...", model="ID"` and `.from_pretrained("ID"`.
 _USAGE_MODEL_ID = re.compile(r'(pipeline\("[^"]*", model=|\.from_pretrained\()"[^"]*"')
@@ -186,6 +187,7 @@ def card_hyperparameters(training_args: Any, extra: dict[str, Any] | None = None
     values = {name: getattr(training_args, name) for name in _CARD_HYPERPARAMETERS}
     values["lr_scheduler_type"] = getattr(values["lr_scheduler_type"], "value", values["lr_scheduler_type"])
     values["world_size"] = training_args.world_size
+    values.update(optimizer_settings(training_args))  # optim (transformers' or pytorch-optimizer's) and optim_args
     if values["max_steps"] is not None and values["max_steps"] <= 0:
         del values["max_steps"]
     values.update(extra or {})

@@ -115,6 +115,8 @@ def parse_args(
         if action.option_strings and action.dest != "help" and not isinstance(action, argparse._StoreConstAction)
     }
     required = {dest for dest, action in actions.items() if action.required}
+    if "optim" in actions:  # transformers' names or pytorch-optimizer's: nlpkit.optimizers checks it (RunOptions)
+        actions["optim"].type, actions["optim"].choices = str, None
 
     explicit: dict[str, Any] = {}
     sources: dict[str, str] = {}
