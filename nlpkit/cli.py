@@ -55,10 +55,16 @@ def _predict(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size must be at least 1, not {args.batch_size}")
     model_dir = Path(args.model_dir)
-    task = _served_task(model_dir)
+    one_head = args.task is not None or _holds_multitask_model(model_dir)  # a head of a multi-task model
+    task = "multi-task" if one_head else _served_task(model_dir)
     options = _prediction_options(args, task, model_dir)
     records, text_column = _prediction_inputs(args)
-    predictor = load_predictor(model_dir, device=args.device)
+    if one_head:
+        from nlpkit.heads import head_predictor
+
+        predictor = head_predictor(model_dir, args.task, device=args.device)
+    else:
+        predictor = load_predictor(model_dir, device=args.device)
     # The bar goes to standard error: shown when the predictions go to a file, or to a terminal that also shows it.
     progress = bool(args.output) or sys.stderr.isatty()
     predictions = predict_records(
@@ -85,6 +91,17 @@ def _predict(args: argparse.Namespace) -> None:
                 batch = []
         if batch:
             print(format_predictions(batch, text_column=text_column), flush=True)
+
+
+def _holds_multitask_model(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds a multi-task model with several heads (an unreadable config: no, and the usual
+    checks say what is wrong)."""
+    from nlpkit.heads import is_multitask
+
+    try:
+        return is_multitask(json.loads((model_dir / "config.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
 
 
 def _served_task(model_dir: Path) -> str:
@@ -184,6 +201,12 @@ def _export(args: argparse.Namespace) -> None:
     from nlpkit.export import export_model
 
     print(export_model(args.model_dir, args.output, format=args.format, quantize=args.quantize))
+
+
+def _export_head(args: argparse.Namespace) -> None:
+    from nlpkit.heads import export_head
+
+    print(export_head(args.model_dir, args.task, args.output))
 
 
 def _push(args: argparse.Namespace) -> None:
@@ -321,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="One JSON object per text on standard output.")
     predict.add_argument(*spellings("batch-size"), type=int, default=32)
     predict.add_argument("--device", default=None, help="e.g. cpu, cuda:0 (default: the pipeline's choice).")
+    predict.add_argument("--task", help="A multi-task model's head to predict with (recipes/multitask.py).")
     generation = predict.add_argument_group(
         "generation (translation and language models; unset: the folder's generation_config.json)"
     )
@@ -378,6 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", help="onnx, or ctranslate2 where the model has it (default: the model's best).")
     export.add_argument("--quantize", action="store_true", help="Dynamic int8 quantization of the weights.")
     export.set_defaults(handler=_export)
+    export_head = commands.add_parser(
+        "export-head",
+        help="Write one head of a multi-task model as a plain single-task model folder.",
+        description="Write head --task of a multi-task model folder (recipes/multitask.py) as a single-task model "
+        "folder with the tokenizer: the stock transformers classifier of a BERT-family encoder where one computes "
+        "the same, else a one-head multi-task model (remote code). `nlpkit predict` serves it without --task.",
+    )
+    export_head.add_argument("model_dir", help="A folder written by recipes/multitask.py.")
+    export_head.add_argument("--task", required=True, help="The head to export.")
+    export_head.add_argument("--output", required=True, help="The folder to write (new or empty).")
+    export_head.set_defaults(handler=_export_head)
     similar = commands.add_parser(
         "similar",
         help="Nearest neighbours and analogies (king - man + woman) of word vectors.",

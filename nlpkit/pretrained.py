@@ -163,6 +163,11 @@ _HEAD_TASKS = {
     "MTModel": "translation",
     "ForSeq2SeqLM": "translation",
 }
+_MULTITASK_HEAD_TASKS = {
+    "sequence_classification": "text-classification",
+    "regression": "text-classification",
+    "token_classification": "token-classification",
+}
 # What serves each task: the nlpkit commands, the first one named in hints.
 _SERVED_BY = {
     "text-classification": ("nlpkit predict",),
@@ -187,6 +192,9 @@ _USAGE = {
 def model_task(config: Mapping[str, Any]) -> str | None:
     """The pipeline task of a saved model's head ("text-classification", "token-classification",
     "text-generation", "translation"), read from its ``config.json``; None for a model without a known head."""
+    heads = config.get("heads") or []
+    if config.get("model_type") == "multitask" and len(heads) == 1:  # a multi-task model's head, exported alone
+        return _MULTITASK_HEAD_TASKS.get(heads[0].get("kind"))
     architecture = (config.get("architectures") or [""])[0]
     task = next((task for suffix, task in _HEAD_TASKS.items() if architecture.endswith(suffix)), None)
     if task is None and config.get("is_encoder_decoder") and architecture:

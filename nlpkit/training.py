@@ -44,6 +44,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import HubStrategy
 
+from nlpkit import optimizers
 from nlpkit.cards import (
     ModelCardInfo,
     card_hyperparameters,
@@ -102,6 +103,18 @@ class RunOptions:
             "choices": ["wall", "cpu"],
         },
     )
+
+    def __post_init__(self) -> None:
+        """``optim`` may also name a pytorch-optimizer optimizer (see :mod:`nlpkit.optimizers`): transformers checks
+        the other arguments with a placeholder, then ``optim`` holds the user's name again."""
+        optim = getattr(self.optim, "value", self.optim)
+        optimizers.check_optim(optim, self.optim_args)
+        if not optimizers.is_pytorch_optimizer(optim):
+            super().__post_init__()
+            return
+        self.optim = "adamw_torch"
+        super().__post_init__()
+        self.optim = optim
 
 
 @dataclass
@@ -411,8 +424,8 @@ def train_and_save(
     *,
     model: transformers.PreTrainedModel,
     processing_class: Any,
-    train_dataset: datasets.Dataset,
-    eval_dataset: datasets.Dataset | None,
+    train_dataset: datasets.Dataset | Mapping[str, datasets.Dataset],
+    eval_dataset: datasets.Dataset | Mapping[str, datasets.Dataset] | None,
     data_collator: Callable | None,
     compute_metrics: Callable | None,
     card: ModelCardInfo,
@@ -459,14 +472,17 @@ def train_and_save(
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
+    # Set on the Trainer rather than passed: Seq2SeqTrainer's __init__ does not take the keyword. None (transformers'
+    # own optim names): the Trainer resolves the name as usual.
+    trainer.optimizer_cls_and_kwargs = optimizers.trainer_optimizer(training_args)
     if not loss_uses_num_items_in_batch:
         trainer.model_accepts_loss_kwargs = False
     logger.info(
         "Training %s (%.1fM parameters) on %d rows, evaluating on %d",
         type(model).__name__,
         model.num_parameters() / 1e6,
-        len(train_dataset),
-        len(eval_dataset) if eval_dataset is not None else 0,
+        rows_of(train_dataset),
+        rows_of(eval_dataset),
     )
     folder = run.folder or OutputFolder(path=run.output_dir, is_main_process=training_args.process_index == 0)
     with folder.disk_full_errors():  # a full disk while writing a checkpoint: one line naming the file
@@ -479,10 +495,10 @@ def train_and_save(
             flush=True,
         )
     results = {**train_output.metrics, **whole_run_results(trainer)}
-    results["train_samples"] = len(train_dataset)
+    results["train_samples"] = rows_of(train_dataset)
     if eval_dataset is not None:
         eval_metrics = trainer.evaluate()
-        eval_metrics["eval_samples"] = len(eval_dataset)
+        eval_metrics["eval_samples"] = rows_of(eval_dataset)
         results.update(eval_metrics)
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
@@ -493,6 +509,13 @@ def train_and_save(
     with folder.disk_full_errors():
         save_outputs(trainer, run, card, results, folder=folder, add_to_folder=add_to_folder, predictions=predictions)
     return trainer, results
+
+
+def rows_of(dataset: Any) -> int:
+    """The rows of a dataset, or of a dict of them (one per task: see :class:`nlpkit.multitask.MultiTaskTrainer`)."""
+    if dataset is None:
+        return 0
+    return sum(len(part) for part in dataset.values()) if isinstance(dataset, Mapping) else len(dataset)
 
 
 def _warn_if_test_file_unused(run: Run) -> None:
@@ -537,7 +560,7 @@ def _predict_and_save(
     results: dict[str, Any] = {}
     if run.evaluates and eval_dataset is not None:
         results.update(trainer.evaluate())
-        results["eval_samples"] = len(eval_dataset)
+        results["eval_samples"] = rows_of(eval_dataset)
     if test_dataset is not None:
         results.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
         results["test_samples"] = len(test_dataset)

@@ -269,6 +269,47 @@ TINY: dict[str, Tiny] = {
         learning_rate=3e-2,
         prepare=randomise_zero_parameters,
     ),
+    # An encoder-decoder for generate(): right-padded sentences ending in </s> are encoded, the decoder starts from <s>.
+    # Its own tests (KL, annealing, word dropout, generation from latent codes): test_sentence_vae_model.py.
+    "sentence_vae": Tiny(
+        tokenizer=lambda: train_tokenizer(
+            LM_TEXTS, kind="word", min_frequency=1, bos_token="<s>", eos_token="</s>", add_eos_token=True
+        ),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "unk_token_id": tokenizer.unk_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "embedding_size": 16,
+            "hidden_size": 16,  # equal sizes, so that the embeddings can be tied
+            "latent_size": 4,
+            "initializer_range": 0.5,
+        },
+        batch=causal_lm_batch,  # right-padded here: labels are the sentences, -100 at padding
+        learning_rate=3e-2,
+    ),
+    # One head, so that forward needs no `task`; a tiny BERT encoder (a nested transformers config rebuilt when
+    # loading). The BiLSTM encoder's remote-code load and the heads: test_multitask_model.py.
+    "multitask": Tiny(
+        tokenizer=lambda: train_tokenizer(CLASSIFIER_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "encoder_type": "pretrained",
+            "encoder": {
+                "model_type": "bert",
+                "vocab_size": len(tokenizer),
+                "pad_token_id": tokenizer.pad_token_id,
+                "hidden_size": 16,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "max_position_embeddings": 32,
+            },
+            "heads": [{"name": "sentiment", "kind": "sequence_classification", "labels": ["positive", "negative"]}],
+        },
+        batch=classification_batch,
+        learning_rate=3e-2,
+    ),
 }
 
 # The pipeline task of each head's (first) Auto class; the seq2seq ships its own pipeline (transformers 5 has none).

@@ -109,6 +109,27 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
         config_class="GloVeConfig",
         model_classes={"GloVeModel": ("AutoModel",)},
     ),
+    ModelFamily(
+        model_type="sentence_vae",
+        config_class="SentenceVAEConfig",
+        # AutoModel only: generate() runs it as an encoder-decoder (sentence or latent code in, sentence out), which
+        # neither AutoModelForCausalLM (a prompt to continue) nor a translation pipeline describes.
+        model_classes={"SentenceVAEModel": ("AutoModel",)},
+    ),
+    ModelFamily(
+        model_type="multitask",
+        config_class="MultiTaskConfig",
+        # AutoModel first (auto_map); the head Auto classes let a one-head model (head_model's export for a BiLSTM
+        # encoder or a CRF head) pass pipelines' model-class check.
+        model_classes={
+            "MultiTaskModel": (
+                "AutoModel",
+                "AutoModelForSequenceClassification",
+                "AutoModelForTokenClassification",
+                "AutoModelForQuestionAnswering",
+            )
+        },
+    ),
 )
 
 
