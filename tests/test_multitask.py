@@ -140,3 +140,26 @@ def test_a_bilstm_encoder_with_a_crf_head_trains_and_its_tagger_exports_alone(tm
     cli_main(["predict", str(tmp_path / "tagger"), "Maria Kovacs flew to Paris .", "--json"])  # no --task needed
     prediction = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "entities" in prediction
+
+
+CONFIGS = sorted((REPO_ROOT / "recipes" / "configs" / "multitask").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_every_config_parses_with_local_or_packaged_data(config):
+    from nlpkit.config import parse_args
+    from nlpkit.tasks import multitask
+    from nlpkit.tasks.multitask import bilstm, pretrained
+    from nlpkit.training import TrainingArguments
+
+    recipe = runpy.run_path(str(RECIPE))
+    parsed = parse_args(
+        [recipe["ModelChoice"], pretrained.Arguments, bilstm.Arguments, multitask.Arguments, TrainingArguments],
+        ["--config", str(config)],
+        defaults=recipe["DEFAULTS"],
+    )
+    choice, _, _, task_args, _ = parsed.args
+    assert choice.model == ("bilstm" if "bilstm" in config.stem else "pretrained")
+    assert set(task_args.specs) == {"sentiment", "entities"}
+    for spec in task_args.specs.values():
+        assert spec.data.train_file.startswith(("nlpkit:", "$NLPKIT_SHARED_DATA/"))
