@@ -10,7 +10,9 @@ all-MiniLM-L6-v2 with the recipes' configs as they stand (frozen word embeddings
 - `single_conll2003`: `recipes/ner.py --config conll2003_minilm.yaml`, the other half: two encoders, one budget;
 - `multitask_sum` / `multitask_uncertainty` / `multitask_pcgrad`: `recipes/multitask.py --config
   sst2_conll2003_minilm.yaml --loss_combination ...`, the whole budget for one encoder serving both tasks (batches
-  mixed in proportion to the tasks' sizes).
+  mixed in proportion to the tasks' sizes: 83% SST-2);
+- `multitask_sum_even`: the sum again, with `--task_sampling temperature --sampling_temperature 10` (about even
+  shares: CoNLL-2003 gets as many rows as SST-2).
 
 Each line gives SST-2 dev accuracy and CoNLL-2003 validation entity F1 (seqeval), the training minutes and steps,
 and the load average (the CPU may be shared). The comparison line gives each multi-task system minus the single-task
@@ -31,7 +33,8 @@ from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.pa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "recipes" / "configs"
-SYSTEMS = ("single_sst2", "single_conll2003", "multitask_sum", "multitask_uncertainty", "multitask_pcgrad")
+SYSTEMS = ("single_sst2", "single_conll2003", "multitask_sum", "multitask_uncertainty", "multitask_pcgrad",
+           "multitask_sum_even")  # fmt: skip
 COMMON = ["--disable_tqdm", "true", "--overwrite_output_dir", "true", "--resume_from_checkpoint", "none",
           "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none"]  # fmt: skip
 
@@ -53,9 +56,10 @@ def run(system: str, budget_minutes: float, output_dir: str) -> dict:
                                     "--max_train_minutes", str(budget_minutes / 2), *common])  # fmt: skip
         scores = {"conll2003_f1": results["eval_f1"]}
     else:
-        combination = system.removeprefix("multitask_")
+        combination = system.removeprefix("multitask_").removesuffix("_even")
+        sampling = ["--task_sampling", "temperature", "--sampling_temperature", "10"] if "_even" in system else []
         results = recipe("multitask.py", ["--config", str(CONFIGS / "multitask" / "sst2_conll2003_minilm.yaml"),
-                                          "--loss_combination", combination,
+                                          "--loss_combination", combination, *sampling,
                                           "--max_train_minutes", str(budget_minutes), *common])  # fmt: skip
         scores = {"sst2_accuracy": results["eval_sentiment_accuracy"], "conll2003_f1": results["eval_entities_f1"]}
     return {

@@ -211,3 +211,20 @@ def saved_classifier(folder: Path):
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return model, tokenizer
+
+
+def save_tiny_bert(folder: Path) -> Path:
+    """A 1-layer BERT (random weights, hidden size 32) with MiniLM's tokenizer, saved like a pretrained checkpoint:
+    the recipes' pretrained-encoder paths at a fraction of MiniLM's cost."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from nlpkit.pretrained import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from nlpkit.cli import main as cli_main
 from nlpkit.config import ConfigError
-from nlpkit.pretrained import resolve_model_path
+from tests.helpers import save_tiny_bert
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = REPO_ROOT / "recipes" / "multitask.py"
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 SENTIMENT = {"kind": "sequence_classification", "train_file": "nlpkit:sentiment/train.jsonl",
              "validation_file": "nlpkit:sentiment/test.jsonl", "text_column": "text", "label_column": "label",
@@ -39,15 +38,7 @@ def tasks(**changes: dict) -> str:
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
-    """A 1-layer BERT (random weights) with MiniLM's tokenizer, saved like a pretrained checkpoint."""
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64)  # fmt: skip
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture(scope="module")
