@@ -163,6 +163,8 @@ def _generate(args: argparse.Namespace) -> None:
     from nlpkit.pretrained import check_model_folder, check_task
     from nlpkit.tasks.language_modeling import longest_generation
 
+    if _sentence_vae_folder(args.model_dir):
+        return _generate_sentence_vae(args)
     check_task(args.model_dir, check_model_folder(Path(args.model_dir)), "generate")
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     model = AutoModelForCausalLM.from_pretrained(args.model_dir).eval()
@@ -195,6 +197,67 @@ def _generate(args: argparse.Namespace) -> None:
             print(json.dumps({"generated_text": text}, ensure_ascii=False))
     else:
         print("\n\n".join(texts))
+
+
+def _sentence_vae_folder(model_dir: str) -> bool:
+    """Whether ``model_dir`` holds a sentence VAE (its config.json's model_type)."""
+    from pathlib import Path
+
+    config = Path(model_dir) / "config.json"
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "sentence_vae"
+    except (OSError, ValueError):
+        return False
+
+
+def _load_sentence_vae(model_dir: str, command: str) -> tuple:
+    """The sentence VAE of ``model_dir`` and its tokenizer; a one-line ConfigError for any other folder."""
+    from transformers import AutoTokenizer
+
+    from nlpkit.models.sentence_vae import SentenceVAEModel
+
+    if not _sentence_vae_folder(model_dir):
+        raise ConfigError(f"{model_dir}: not a sentence VAE folder (config.json's model_type), so it cannot {command}")
+    return SentenceVAEModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def _vae_decode_options(args: argparse.Namespace) -> dict:
+    """generate() options of the VAE commands: greedy unless --temperature/--top_k/--top_p ask for sampling."""
+    options = {"max_new_tokens": args.max_new_tokens or 40}
+    sampling = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p}
+    sampling = {key: value for key, value in sampling.items() if value is not None}
+    options["do_sample"] = bool(sampling) and not args.greedy
+    if options["do_sample"]:
+        options.update(sampling)
+    if args.num_beams:
+        options["num_beams"] = args.num_beams
+    return options
+
+
+def _generate_sentence_vae(args: argparse.Namespace) -> None:
+    import torch
+
+    model, tokenizer = _load_sentence_vae(args.model_dir, "generate")
+    generator = torch.Generator().manual_seed(args.seed if args.seed is not None else 0)
+    torch.manual_seed(args.seed if args.seed is not None else 0)  # the decoder's sampling
+    with torch.no_grad():
+        output = model.generate(latent=model.sample_prior(args.num_samples, generator), **_vae_decode_options(args))
+    for text in tokenizer.batch_decode(output, skip_special_tokens=True):
+        print(json.dumps({"generated_text": text}, ensure_ascii=False) if args.json else text)
+
+
+def _interpolate(args: argparse.Namespace) -> None:
+    import torch
+
+    model, tokenizer = _load_sentence_vae(args.model_dir, "interpolate")
+    if args.steps < 2:
+        raise ConfigError(f"--steps must be at least 2 (the two sentences), got {args.steps}")
+    batch = tokenizer([args.first, args.second], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        means, _ = model.encode(batch["input_ids"], batch["attention_mask"])
+        output = model.generate(latent=model.interpolate(means[0], means[1], args.steps), **_vae_decode_options(args))
+    for text in tokenizer.batch_decode(output, skip_special_tokens=True):
+        print(text)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -379,7 +442,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--greedy", action="store_true", help="Pick the most likely token (no sampling).")
     generate.add_argument("--seed", type=int, help="Seed the sampling, for reproducible output.")
     generate.add_argument("--json", action="store_true", help="One JSON object per sequence.")
+    generate.add_argument(*spellings("num-samples"), type=int, default=5, help="Sentence VAE: codes from the prior.")
     generate.set_defaults(handler=_generate)
+    interpolate = commands.add_parser(
+        "interpolate",
+        help="Decode the line between two sentences' codes in a saved sentence VAE.",
+        description="Encode two sentences (posterior means), decode --steps codes from one to the other (greedy).",
+    )
+    interpolate.add_argument("model_dir", help="A folder written by recipes/sentence_vae.py.")
+    interpolate.add_argument("first", help="The sentence at one end.")
+    interpolate.add_argument("second", help="The sentence at the other end.")
+    interpolate.add_argument("--steps", type=int, default=5, help="Decoded codes, both ends included.")
+    interpolate.add_argument(*spellings("max-new-tokens"), type=int)
+    interpolate.add_argument("--temperature", type=float)
+    interpolate.add_argument(*spellings("top-k"), type=int)
+    interpolate.add_argument(*spellings("top-p"), type=float)
+    interpolate.add_argument(*spellings("num-beams"), type=int)
+    interpolate.add_argument("--greedy", action="store_true", help="Pick the most likely token (the default).")
+    interpolate.set_defaults(handler=_interpolate)
     push = commands.add_parser(
         "push",
         help="Push a finished output folder to the Hugging Face Hub.",
