@@ -11,6 +11,18 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel, TrainingArguments
+from transformers.modeling_outputs import (
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+from nlpkit.multitask import MultiTaskCollator, MultiTaskTrainer
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # A sitecustomize that makes `import nlpkit` fail, so a subprocess sees the world of a user without nlpkit.
@@ -228,3 +240,115 @@ def save_tiny_bert(folder: Path) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# ---- A tiny multi-head model honouring the multi-task model's contract (tests/test_multitask_training.py and the
+# 2-rank script it runs) ----
+
+TASKS = ["sentiment", "entities", "qa"]
+SEQ = 4
+
+
+class TinyMultiTaskConfig(PretrainedConfig):
+    model_type = "tiny_multitask_test"
+
+    def __init__(self, task_names: list[str] | None = None, vocab_size: int = 12, hidden_size: int = 8, **kwargs):
+        self.task_names = list(task_names or TASKS)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        super().__init__(**kwargs)
+
+
+class TinyMultiTaskModel(PreTrainedModel):
+    """Embedding + linear encoder; heads: sentence classes, token tags, answer span."""
+
+    config_class = TinyMultiTaskConfig
+
+    def __init__(self, config: TinyMultiTaskConfig) -> None:
+        super().__init__(config)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.encoder = nn.Linear(config.hidden_size, config.hidden_size)
+        self.heads = nn.ModuleDict(
+            {"sentiment": nn.Linear(config.hidden_size, 2), "entities": nn.Linear(config.hidden_size, 3)}
+        )
+        self.heads["qa"] = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def shared_parameters(self):
+        yield from self.embed.parameters()
+        yield from self.encoder.parameters()
+
+    def head_parameters(self, name: str):
+        yield from self.heads[name].parameters()
+
+    def forward(self, task: str, input_ids, labels=None, start_positions=None, end_positions=None):
+        hidden = torch.tanh(self.encoder(self.embed(input_ids)))
+        ce = nn.functional.cross_entropy
+        if task == "sentiment":
+            logits = self.heads[task](hidden.mean(1))
+            return SequenceClassifierOutput(loss=None if labels is None else ce(logits, labels), logits=logits)
+        if task == "entities":
+            logits = self.heads[task](hidden)
+            loss = None if labels is None else ce(logits.reshape(-1, 3), labels.reshape(-1))
+            return TokenClassifierOutput(loss=loss, logits=logits)
+        start, end = self.heads[task](hidden).unbind(-1)
+        loss = None if start_positions is None else (ce(start, start_positions) + ce(end, end_positions)) / 2
+        return QuestionAnsweringModelOutput(loss=loss, start_logits=start, end_logits=end)
+
+
+def make_examples(task: str, n: int, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(0, 12, (SEQ,), generator=g)
+        row = {"task": task, "input_ids": ids}
+        if task == "sentiment":
+            row["labels"] = int(ids[0] < 6)
+        elif task == "entities":
+            row["labels"] = ids % 3
+        else:
+            row["start_positions"], row["end_positions"] = 1, 2
+        rows.append(row)
+    return rows
+
+
+def stack(rows: list[dict]) -> dict:
+    return {k: torch.stack([torch.as_tensor(r[k]) for r in rows]) for k in rows[0]}
+
+
+COLLATOR = MultiTaskCollator(dict.fromkeys(TASKS, stack))
+
+
+def accuracy(pred) -> dict:
+    return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
+
+
+def token_accuracy(pred) -> dict:
+    return {"f1": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
+
+
+def make_trainer(tmp_path, combination="sum", sampling="proportional", **kwargs) -> MultiTaskTrainer:
+    torch.manual_seed(0)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=6,
+        per_device_eval_batch_size=4,
+        learning_rate=0.05,
+        max_steps=kwargs.pop("max_steps", 3),
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        **{"save_strategy": "no", **kwargs.pop("args", {})},
+    )
+    train = {"sentiment": make_examples("sentiment", 12), "entities": make_examples("entities", 8, 1)}
+    return MultiTaskTrainer(
+        model=TinyMultiTaskModel(TinyMultiTaskConfig()),
+        args=args,
+        train_dataset=train,
+        eval_dataset={"sentiment": make_examples("sentiment", 6, 2), "entities": make_examples("entities", 6, 3)},
+        data_collator=COLLATOR,
+        loss_combination=combination,
+        sampling=sampling,
+        **kwargs,
+    )
