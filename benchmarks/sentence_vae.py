@@ -48,8 +48,8 @@ def lm_worker(data: Path, epochs: int, out: Path) -> None:
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
+    from nlpkit.data.classification import PaddingCollator
     from nlpkit.models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
-    from nlpkit.tasks.sentence_vae import Collator
     from nlpkit.tokenization import train_tokenizer
 
     start = time.perf_counter()
@@ -65,7 +65,7 @@ def lm_worker(data: Path, epochs: int, out: Path) -> None:
                           dropout=0.3, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                           eos_token_id=tokenizer.eos_token_id)  # fmt: skip
     model = LSTMForCausalLM(config)
-    collate = Collator(tokenizer.pad_token_id)
+    collate = PaddingCollator.for_tokenizer(tokenizer)
 
     def with_labels(rows):
         batch = collate(rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from nlpkit.io import atomic_write_bytes
 
@@ -29,9 +30,16 @@ def plot_loss_curves(log_history: list[dict], path: str | Path, title: str = "Lo
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
+    save_figure(figure, path)
+    return True
+
+
+def save_figure(figure: Any, path: str | Path) -> None:
+    """Lay out ``figure``, write it to ``path`` as a PNG atomically (a crash leaves no half image) and close it."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
-    return True

@@ -15,6 +15,7 @@ import datasets
 import torch
 from transformers import Trainer, TrainerCallback
 
+from nlpkit.data.classification import PaddingCollator
 from nlpkit.data.loading import (
     DataArguments,
     DataError,
@@ -129,23 +130,6 @@ def encode(data: datasets.DatasetDict, tokenizer: Any, args: Arguments) -> datas
             raise DataError(f"{source}: no sentence of at most max_length {args.max_length} tokens")
         encoded[split] = datasets.Dataset.from_dict({"input_ids": kept})
     return datasets.DatasetDict(encoded)
-
-
-class Collator:
-    """Right-padded ``input_ids`` and ``attention_mask``: the VAE reconstructs its input."""
-
-    def __init__(self, pad_token_id: int) -> None:
-        self.pad = pad_token_id
-
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        longest = max(len(row["input_ids"]) for row in rows)
-        ids = torch.full((len(rows), longest), self.pad, dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row["input_ids"])] = torch.as_tensor(row["input_ids"])
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):
-            mask[i, : len(row["input_ids"])] = 1
-        return {"input_ids": ids, "attention_mask": mask}
 
 
 class SentenceVAETrainer(Trainer):
@@ -267,14 +251,12 @@ def plot_vae_terms(log_history: list[dict], path: str | Path) -> bool:
     evaluation = [e for e in log_history if "eval_kl" in e and "step" in e]
     if not train and not evaluation:
         return False
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nlpkit.io import atomic_write_bytes
+    from nlpkit.plots import save_figure
 
     figure, (kl_axes, nll_axes) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for axes, key, name in ((kl_axes, "kl", "KL"), (nll_axes, "reconstruction", "reconstruction NLL")):
@@ -291,11 +273,7 @@ def plot_vae_terms(log_history: list[dict], path: str | Path) -> bool:
         weight = kl_axes.twinx()
         weight.plot([e["step"] for e in train], [e["kl_weight"] for e in train], color="gray", linestyle="--")
         weight.set_ylabel("KL weight (dashed)")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(figure, path)
     return True
 
 
@@ -325,7 +303,7 @@ def train(run: Run, data: datasets.DatasetDict, setup: ModelSetup) -> dict[str, 
         train_dataset=encoded.get("train"),
         eval_dataset=encoded.get("validation"),
         test_dataset=encoded.get("test"),
-        data_collator=Collator(tokenizer.pad_token_id),
+        data_collator=PaddingCollator.for_tokenizer(tokenizer),  # the VAE reconstructs its input: no labels
         compute_metrics=None,
         card=card,
         trainer_class=SentenceVAETrainer,
