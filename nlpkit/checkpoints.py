@@ -17,7 +17,6 @@ of the whole run, workers that end with their launcher.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import math
@@ -346,6 +345,8 @@ def exit_if_stopped(trainer: Any) -> None:
     signum = getattr(trainer, "stopped_by_signal", None)
     if not signum:
         return
+    if signum == signal.SIGTERM and threading.current_thread() is threading.main_thread():
+        signal.signal(signum, signal.SIG_IGN)  # exiting with 143 now: a second one must not cut the last line short
     if trainer.is_world_process_zero():
         name, step = signal.Signals(signum).name, trainer.state.global_step
         folder = Path(trainer.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
@@ -354,23 +355,66 @@ def exit_if_stopped(trainer: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def end_with_launcher() -> None:
-    """Under a launcher (``accelerate launch``, ``torchrun``; Linux), ask the kernel to send this worker SIGTERM when
-    its parent, the launcher, dies: a ``kill -9`` of the launcher then stops the workers (each saves a checkpoint)
-    instead of leaving them running."""
+class OrphanSafeStream:
+    """A text stream (``sys.stderr``) that, when its pipe breaks, goes on writing to stdout (or /dev/null).
+
+    ``accelerate launch`` (1.16+) reads its worker's stderr through a pipe, to keep the tail for its error message;
+    once the launcher is killed, every write there raises BrokenPipeError, and the worker would crash mid-step (a
+    progress bar's redraw) instead of saving. Its stdout is still the launcher's own (the terminal, a log file), so
+    the file descriptor is pointed there and the write is repeated.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._reroute()
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reroute()
+            self._stream.flush()
+
+    def _reroute(self) -> None:
+        try:
+            target = os.dup(sys.__stdout__.fileno())
+        except (AttributeError, OSError, ValueError):
+            target = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(target, self._stream.fileno())
+        os.close(target)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def end_with_launcher(poll_seconds: float = 0.5) -> None:
+    """Under a launcher (``accelerate launch``, ``torchrun``), send this worker SIGTERM once its parent, the launcher,
+    has died: a ``kill -9`` of the launcher then stops the workers (each saves a checkpoint) instead of leaving them
+    running.
+
+    A thread watches the parent process id rather than asking the kernel (``PR_SET_PDEATHSIG``): that signal comes
+    once per exiting *thread* of the launcher, the first while its other threads still hold the pipes it reads, the
+    later ones while this worker is already saving; the parent id changes once, after the whole launcher is gone.
+    """
     launched = "TORCHELASTIC_RUN_ID" in os.environ or "ACCELERATE_MIXED_PRECISION" in os.environ
-    if not launched or not sys.platform.startswith("linux"):
+    if not launched:
         return
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    except (OSError, AttributeError) as error:
-        logger.debug("prctl(PR_SET_PDEATHSIG) failed: %s", error)
-        return
-    if os.getppid() != parent:  # the launcher died just before the request: nothing would tell us
+    if not isinstance(sys.stderr, OrphanSafeStream) and hasattr(sys.stderr, "fileno"):
+        sys.stderr = OrphanSafeStream(sys.stderr)
+    launcher = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(poll_seconds)
         os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="nlpkit-launcher-watch", daemon=True).start()
 
 
 # ---- Whole-run results ----

@@ -178,15 +178,16 @@ def test_the_worker_saves_and_stops_when_its_launcher_is_killed(tmp_path):
         (worker,) = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
 
         os.kill(launcher.pid, signal.SIGKILL)
-        _, stderr = launcher.communicate(timeout=60)  # the pipes close when the worker, which shares them, exits
+        stdout, stderr = launcher.communicate(timeout=60)  # the pipes close when the worker, which shares them, exits
     finally:
         for pid in (launcher.pid, worker):
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(int(pid), signal.SIGKILL)
 
-    # The last line but for progress bars: a bar of the checkpoint's save (tqdm, "\r"-redrawn) may be flushed last.
-    message = [line for line in stderr.strip().splitlines() if "it/s]" not in line][-1]
-    assert message.startswith("stopped by SIGTERM at step ") and message.endswith("rerun the same command to continue")
+    # On stderr when the worker shares the launcher's; on stdout when the launcher tees the worker's stderr through a
+    # pipe (accelerate 1.16+), which died with it.
+    (message,) = [line for line in (stdout + stderr).splitlines() if line.startswith("stopped by SIGTERM at step ")]
+    assert message.endswith("rerun the same command to continue")
     step = int(message.split()[5].rstrip(":"))
     assert checkpoint_problem(output_dir / f"checkpoint-{step}") is None
 
