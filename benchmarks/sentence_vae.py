@@ -1,6 +1,6 @@
 """Sentence VAE vs an LSTM language model of the same size on Multi30k English captions, the same epochs each.
 
-    python benchmarks/sentence_vae.py --data /work/shared/datasets [--epochs 5]
+    python benchmarks/sentence_vae.py --data /work/shared/datasets [--epochs 5] [--log vae.log]
 
 Each system runs in its own process (benchmarks/workers.py) and reports one JSON line: the VAE (recipes/sentence_vae.py
 with multi30k.yaml) its NLL bound, KL (nats per sentence) and active units on val.en; the LM (nlpkit's LSTM LM, GRU
@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--worker", choices=["vae", "lm"])
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--log", type=Path, help="append the workers' output here (follow it with tail -f)")
     args = parser.parse_args()
     if args.worker:
         (vae_worker if args.worker == "vae" else lm_worker)(args.data, args.epochs, args.out)
@@ -104,7 +105,7 @@ def main() -> None:
         lines = []
         for worker in ("vae", "lm"):
             common = ["--data", str(args.data), "--epochs", str(args.epochs), "--out", f"{tmp}/{worker}"]
-            line = run_worker(__file__, ["--worker", worker, *common])
+            line = run_worker(__file__, ["--worker", worker, *common], log_file=args.log)
             print(json.dumps(line), flush=True)
             lines.append(line)
     vae, lm = lines
