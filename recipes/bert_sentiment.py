@@ -12,6 +12,7 @@ Any key of the config file can be overridden on the command line (`--learning_ra
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
+from nlpkit.lora import PeftArguments
 from nlpkit.tasks import classification
 from nlpkit.tasks.classification import pretrained
 from nlpkit.training import TrainingArguments, start_run
@@ -31,7 +32,7 @@ DEFAULTS = {
 
 def main(argv: list[str] | None = None) -> dict:
     run = start_run(
-        [pretrained.Arguments, classification.Arguments, TrainingArguments],
+        [pretrained.Arguments, PeftArguments, classification.Arguments, TrainingArguments],
         argv,
         default_config=QUICKSTART,
         defaults=DEFAULTS,

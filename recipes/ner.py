@@ -18,6 +18,7 @@ from typing import Literal
 
 from nlpkit.cli import recipe_main
 from nlpkit.config import ConfigError
+from nlpkit.lora import PeftArguments, check_from_scratch
 from nlpkit.tasks import token_classification
 from nlpkit.tasks.token_classification import bilstm_crf, pretrained
 from nlpkit.training import TrainingArguments, start_run
@@ -41,7 +42,14 @@ class ModelChoice:
 
 def main(argv: list[str] | None = None) -> dict:
     run = start_run(
-        [ModelChoice, pretrained.Arguments, bilstm_crf.Arguments, token_classification.Arguments, TrainingArguments],
+        [
+            ModelChoice,
+            pretrained.Arguments,
+            PeftArguments,
+            bilstm_crf.Arguments,
+            token_classification.Arguments,
+            TrainingArguments,
+        ],
         argv,
         default_config=QUICKSTART,
         defaults=DEFAULTS,
@@ -54,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
             if checkpoint is None
             else "'model_name_or_path' is for model: pretrained (the BiLSTM-CRF is trained from scratch)"
         )
+    if model == "bilstm-crf" and not run.predict_only:
+        check_from_scratch(run)  # use_peft: LoRA needs pretrained weights
     data = token_classification.load_data(run)
     setup = MODELS[model].build(run, data)  # word tokenizer + BiLSTMCRFConfig model, or AutoModelForTokenClassification
     return token_classification.train(run, data, setup)

@@ -20,6 +20,7 @@ models) and `nlpkit generate`. Any key of the config file can be overridden on t
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
+from nlpkit.lora import PeftArguments, check_from_scratch
 from nlpkit.tasks import language_modeling, start_scratch_or_pretrained_run
 from nlpkit.tasks.language_modeling import from_scratch, pretrained
 from nlpkit.training import TrainingArguments
@@ -28,7 +29,9 @@ QUICKSTART = Path(__file__).resolve().parent / "configs" / "text_generation" / "
 
 DEFAULTS = {**language_modeling.DEFAULTS, "output_dir": "outputs/text_generation"}
 FINE_TUNING = {**pretrained.DEFAULTS, "output_dir": "outputs/text_generation_finetuned"}
-ARGUMENTS = [from_scratch.Arguments, pretrained.Arguments, language_modeling.Arguments, TrainingArguments]
+ARGUMENTS = [
+    from_scratch.Arguments, pretrained.Arguments, PeftArguments, language_modeling.Arguments, TrainingArguments
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
         ARGUMENTS, argv, from_scratch=from_scratch, pretrained=pretrained, task_arguments=language_modeling.Arguments,
         quickstart=QUICKSTART, defaults=DEFAULTS, fine_tuning_defaults=FINE_TUNING,
     )  # fmt: skip
+    if models is from_scratch and not run.predict_only:
+        check_from_scratch(run)  # use_peft: LoRA needs pretrained weights
     text = language_modeling.load_data(run)
     # The pretrained model and its own tokenizer, or a char/byte-BPE tokenizer trained on the text + GPT/LSTM LM
     setup = models.build(run, text)

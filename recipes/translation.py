@@ -22,6 +22,7 @@ sample_translations.tsv and attention_heatmap.png. Any config key can be overrid
 from pathlib import Path
 
 from nlpkit.cli import recipe_main
+from nlpkit.lora import PeftArguments, check_from_scratch
 from nlpkit.tasks import start_scratch_or_pretrained_run, translation
 from nlpkit.tasks.translation import from_scratch, pretrained
 from nlpkit.training import Seq2SeqTrainingArguments
@@ -30,7 +31,9 @@ QUICKSTART = Path(__file__).resolve().parent / "configs" / "translation" / "quic
 
 DEFAULTS = {**translation.DEFAULTS, "output_dir": "outputs/translation", "learning_rate": 1e-3, "num_train_epochs": 10}
 FINE_TUNING = {**pretrained.DEFAULTS, "output_dir": "outputs/translation_finetuned"}
-ARGUMENTS = [from_scratch.Arguments, pretrained.Arguments, translation.Arguments, Seq2SeqTrainingArguments]
+ARGUMENTS = [
+    from_scratch.Arguments, pretrained.Arguments, PeftArguments, translation.Arguments, Seq2SeqTrainingArguments
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> dict:
         ARGUMENTS, argv, from_scratch=from_scratch, pretrained=pretrained, task_arguments=translation.Arguments,
         quickstart=QUICKSTART, defaults=DEFAULTS, fine_tuning_defaults=FINE_TUNING,
     )  # fmt: skip
+    if models is from_scratch and not run.predict_only:
+        check_from_scratch(run)  # use_peft: LoRA needs pretrained weights
     data = translation.load_data(run)
     # The pretrained model and its own tokenizer, or a joint BPE tokenizer + RNNSeq2Seq / Transformer / Marian / BART
     setup = models.build(run, data)

@@ -22,6 +22,8 @@ def add_translation_pipeline(folder: str | Path) -> None:
     """Copy ``translation_pipeline.py`` into a saved model ``folder`` and point ``custom_pipelines`` of its
     ``config.json`` at :class:`TranslationPipeline` for the translation tasks (other tasks' entries are kept)."""
     folder = Path(folder)
+    if not (folder / "config.json").is_file():  # a LoRA adapter (nlpkit.lora): loaded on its base model's own code
+        return
     atomic_write_text(folder / TRANSLATION_PIPELINE_FILE.name, TRANSLATION_PIPELINE_FILE.read_text(encoding="utf-8"))
     config_file = folder / "config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))

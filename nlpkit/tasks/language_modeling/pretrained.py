@@ -8,6 +8,7 @@ from typing import Any
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from nlpkit import lora
 from nlpkit.config import ConfigError
 from nlpkit.data.language_modeling import LanguageModelingDataArguments, LanguageModelingText
 from nlpkit.pretrained import PretrainedArguments, from_pretrained, hub_id, resolve_model_path
@@ -62,10 +63,11 @@ def build(run: Run, text: LanguageModelingText) -> ModelSetup:
     if args.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     model_type = model.config.model_type
-    return ModelSetup(
+    setup = ModelSetup(
         model,
         tokenizer,
         tags=["text-generation", model_type],
         base_model=hub_id(args.model_name_or_path),
         hyperparameters={"model": model_type, "vocab_size": len(tokenizer)},
     )
+    return lora.apply(run, setup, "CAUSAL_LM", args.model_name_or_path)  # with use_peft: LoRA adapters

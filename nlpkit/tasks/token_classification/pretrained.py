@@ -18,6 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from nlpkit import lora
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import encode_splits
 from nlpkit.data.token_classification import TokenClassificationData, TokenClassificationDataArguments
@@ -53,14 +54,15 @@ def build(run: Run, data: TokenClassificationData) -> ModelSetup:
     )
     if not tokenizer.is_fast:
         raise ConfigError(f"{args.model_name_or_path}: a fast tokenizer is needed to align word labels")
-    return ModelSetup(
+    setup = ModelSetup(
         model,
         tokenizer,
         tags=["ner", "bert"],
         base_model=hub_id(args.model_name_or_path),
-        collator=DataCollatorForTokenClassification(tokenizer),
+        collator=DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=run.training_args.pad_to_multiple_of),
         encode=tokenize_subwords,
     )
+    return lora.apply(run, setup, "TOKEN_CLS", args.model_name_or_path)  # with use_peft: LoRA adapters
 
 
 def begin_to_inside(label_names: list[str]) -> list[int]:

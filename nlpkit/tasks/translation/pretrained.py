@@ -16,6 +16,7 @@ from typing import Any
 
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from nlpkit import lora
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import RawData
 from nlpkit.pipelines.translation_pipeline import language_code_id
@@ -81,13 +82,14 @@ def build(run: Run, data: RawData) -> ModelSetup:
         hyperparameters["source_prefix"] = task_args.source_prefix
     if codes:
         hyperparameters["language_codes"] = "{} -> {}".format(*codes)
-    return ModelSetup(
+    setup = ModelSetup(
         model,
         tokenizer,
         tags=["translation", model_type, f"{task_args.source_lang}-{task_args.target_lang}"],
         base_model=hub_id(args.model_name_or_path),
         hyperparameters=hyperparameters,
     )
+    return lora.apply(run, setup, "SEQ_2_SEQ_LM", args.model_name_or_path)  # with use_peft: LoRA adapters
 
 
 def set_prefix(model: Any, prefix: str | None, name: str) -> None:
