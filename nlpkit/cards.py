@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCardData
+from transformers.modelcard import make_markdown_table
 
 from nlpkit.io import atomic_write_text
 from nlpkit.optimizers import optimizer_settings
+from nlpkit.plots import evaluation_metric_names, evaluations, is_score, training_log
 
 # The model id in the card's usage examples: `pipeline("...", model="ID"` and `.from_pretrained("ID"`.
 _USAGE_MODEL_ID = re.compile(r'(pipeline\("[^"]*", model=|\.from_pretrained\()"[^"]*"')
@@ -31,6 +34,11 @@ _CARD_HYPERPARAMETERS = (
     "label_smoothing_factor",
     "seed",
 )
+# The packages a card's "Framework versions" names (distribution name, as shown), as transformers' own cards do.
+_FRAMEWORKS = (("transformers", "Transformers"), ("torch", "PyTorch"), ("datasets", "Datasets"),
+               ("tokenizers", "Tokenizers"))  # fmt: skip
+# transformers' placeholder names of a head's classes when none were given (config.id2label of any model)
+_PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
 
 
 @dataclass
@@ -49,6 +57,120 @@ class ModelCardInfo:
     example_inputs: list[str] = field(default_factory=list)
     description: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # the model's own, beside the training arguments
+    local_dataset: str = ""  # local data: its name (the data file's folder), the model-index's dataset type
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """How far training went: the ``epochs`` and ``steps`` done (the Trainer's ``state.epoch`` and
+    ``global_step``). Compared with the configured ``num_train_epochs`` or ``max_steps``, not with the Trainer's
+    ``state.max_steps``, which a time budget moves to the steps that fit it."""
+
+    epochs: float
+    steps: int
+
+    @classmethod
+    def of(cls, state: Any) -> TrainingProgress:
+        """The progress recorded in a Trainer's ``state``."""
+        return cls(epochs=float(state.epoch or 0.0), steps=int(state.global_step))
+
+
+def framework_versions(peft: bool = False) -> dict[str, str]:
+    """The versions of nlpkit and the libraries it trains with (``peft`` too if the run used it), as a card shows."""
+    from nlpkit import __version__
+
+    versions = {"nlpkit": __version__}
+    packages = (*_FRAMEWORKS, ("peft", "PEFT")) if peft else _FRAMEWORKS
+    for distribution, shown in packages:
+        try:
+            versions[shown] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def card_labels(config: Mapping[str, Any]) -> list[str]:
+    """The class names of a saved ``config.json`` (its ``id2label``, by id); none when they are transformers'
+    placeholders (``LABEL_0``...), which every config has."""
+    id2label = config.get("id2label") or {}
+    labels = [str(label) for _, label in sorted(id2label.items(), key=lambda item: int(item[0]))]
+    return [] if all(_PLACEHOLDER_LABEL.fullmatch(label) for label in labels) else labels
+
+
+def dataset_slug(text: str) -> str:
+    """``text`` as a dataset type the Hub's model-index accepts: lowercase letters, digits, ``-``, ``_`` and ``.``."""
+    return re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-._") or "local-data"
+
+
+def _scores(results: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    """The numeric ``{prefix}_*`` results about the model (not the speed or size of the evaluation)."""
+    return {
+        key[len(prefix) + 1 :]: float(value)
+        for key, value in results.items()
+        if key.startswith(f"{prefix}_")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and is_score(key[len(prefix) + 1 :])
+    }
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def evaluation_table(log_history: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of the evaluations during training, one row each: step, epoch, the mean training loss logged
+    since the previous evaluation, the validation loss and the task metrics (as transformers' ``parse_log_history``
+    reads a Trainer's log, with the loss of the whole interval rather than of its last logging step); empty
+    without evaluations."""
+    entries = training_log(log_history)
+    evaluated = evaluations(entries)
+    names = evaluation_metric_names(evaluated)
+    by_step = {evaluation["step"]: evaluation for evaluation in evaluated}
+    rows, interval_losses, shown = [], [], set()
+    for entry in entries:
+        if "loss" in entry:
+            interval_losses.append(float(entry["loss"]))
+        step = entry.get("step")
+        if step not in by_step or step in shown or not any(key.startswith("eval_") for key in entry):
+            continue
+        shown.add(step)
+        evaluation = by_step[step]
+        training_loss = sum(interval_losses) / len(interval_losses) if interval_losses else "No log"
+        row = {
+            "Step": evaluation["step"],
+            "Epoch": str(round(float(evaluation["epoch"]), 2)) if "epoch" in evaluation else "-",
+            "Training Loss": training_loss,
+            "Validation Loss": evaluation.get("eval_loss", "-"),
+        }
+        row.update({name: evaluation.get(f"eval_{name}", "-") for name in names})
+        rows.append({key: _number(value) for key, value in row.items()})
+        interval_losses = []
+    return make_markdown_table(rows)
+
+
+def _epochs(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
+def training_progress_line(progress: TrainingProgress, hyperparameters: Mapping[str, Any]) -> str:
+    """What the run trained for, beside what it was configured to (``max_steps``, else ``num_train_epochs``): a
+    time budget or early stopping can end it sooner."""
+    epochs = _epochs(progress.epochs)
+    max_steps, configured_epochs = hyperparameters.get("max_steps"), hyperparameters.get("num_train_epochs")
+    if max_steps:
+        configured, stopped_early = f"max_steps {max_steps}", progress.steps < max_steps
+    elif configured_epochs is not None:
+        # state.epoch counts batches: a finished run ends at the configured number, give or take rounding
+        configured, stopped_early = f"num_train_epochs {configured_epochs}", progress.epochs < configured_epochs - 1e-3
+    else:
+        return f"- Epochs trained: {epochs} ({progress.steps} steps)"
+    if stopped_early:
+        return (
+            f"- Epochs trained: {epochs} ({progress.steps} steps), stopped early (by a time budget or early "
+            f"stopping) before the configured {configured}"
+        )
+    return f"- Epochs trained: {epochs} ({progress.steps} steps), as configured ({configured})"
 
 
 def render_model_card(
@@ -60,35 +182,46 @@ def render_model_card(
     repo_id: str | None = None,
     remote_code: bool = False,
     pipeline_files: Sequence[str] = (),
+    log_history: Sequence[Mapping[str, Any]] = (),
+    labels: Sequence[str] = (),
+    progress: TrainingProgress | None = None,
+    versions: Mapping[str, str] | None = None,
+    loss_curves_image: str | None = None,
+    best_checkpoint: tuple[str, int] | None = None,
 ) -> str:
-    """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, license, model-index).
+    """The card's text: YAML metadata (library, pipeline tag, tags, datasets, base model, languages, license,
+    model-index with the validation and test scores), the final scores, the results of every evaluation during
+    training (from the Trainer's ``log_history``), the loss curves (``loss_curves_image``, a file beside the card),
+    the data sizes (``results``' ``*_samples``), the ``labels``, how far training went (``progress``) against the
+    configured ``hyperparameters``, the framework ``versions`` (default: :func:`framework_versions`) and usage.
+    ``best_checkpoint``: ``(metric, step)`` of the checkpoint loaded at the end, whose scores the card shows.
+
     ``remote_code``: the model's code ships beside its weights, so the usage examples pass trust_remote_code=True.
     ``pipeline_files``: the files of the pipeline classes that ship beside the weights (see
     :func:`custom_pipeline_files`); ``pipeline()`` builds them only with trust_remote_code=True, so the pipeline
     example passes it."""
-    eval_metrics = {key[len("eval_") :]: value for key, value in results.items() if key.startswith("eval_")}
-    reported = {
-        name: value
-        for name, value in eval_metrics.items()
-        if isinstance(value, int | float)
-        and name not in {"runtime", "samples_per_second", "steps_per_second", "epoch", "samples"}
-    }
-    dataset_id = info.datasets[0] if info.datasets else "local"
+    reported, tested = _scores(results, "eval"), _scores(results, "test")
+    if info.datasets:
+        dataset_type, dataset_name = info.datasets[0], info.dataset_description or info.datasets[0]
+    else:  # local files: the Hub wants a type and a name too; their folder's name says which data it is
+        dataset_type = dataset_slug(info.local_dataset or info.dataset_description)
+        dataset_name = info.dataset_description or info.local_dataset or dataset_type
     eval_results = [
         EvalResult(
             task_type=info.pipeline_tag,
             task_name=info.task_name,
-            dataset_type=dataset_id,
-            dataset_name=info.dataset_description or dataset_id,
-            dataset_split="validation",
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=split,
             metric_type=name,
             metric_name=name,
-            metric_value=round(float(value), 4),
+            metric_value=round(value, 4),
         )
-        for name, value in reported.items()
+        for split, scores in (("validation", reported), ("test", tested))
+        for name, value in scores.items()
     ]
     metadata = ModelCardData(
-        language=info.language,
+        language=list(info.language) or None,
         license=info.license,
         library_name="transformers",
         pipeline_tag=info.pipeline_tag,
@@ -114,17 +247,47 @@ def render_model_card(
         "",
         f"- Base model: {info.base_model or 'trained from scratch'}",
         f"- Data: {info.dataset_description or ', '.join(info.datasets) or 'local files'}",
+        f"- Languages: {', '.join(info.language) or 'not given'}",
         "",
         "## Evaluation",
         "",
     ]
-    if reported:
-        lines += ["| metric | value |", "| --- | --- |"]
-        lines += [f"| {name} | {float(value):.4f} |" for name, value in reported.items()]
+    if reported and tested:
+        lines += ["| metric | validation | test |", "| --- | --- | --- |"]
+        for name in dict.fromkeys([*reported, *tested]):
+            shown = [f"{scores[name]:.4f}" if name in scores else "-" for scores in (reported, tested)]
+            lines.append(f"| {name} | {' | '.join(shown)} |")
+    elif reported or tested:
+        lines += ["| metric | value |" if reported else "| metric | test |", "| --- | --- |"]
+        lines += [f"| {name} | {value:.4f} |" for name, value in (reported or tested).items()]
     else:
         lines.append("No evaluation was run.")
-    lines += ["", "## Training hyper-parameters", "", "| name | value |", "| --- | --- |"]
+    table = evaluation_table(log_history)
+    if table:
+        lines += ["", "### Results per evaluation", "", table.rstrip("\n")]
+    if loss_curves_image:
+        lines += ["", f"![loss curves]({loss_curves_image})"]
+    lines += ["", "## Training", ""]
+    if progress is not None:
+        lines.append(training_progress_line(progress, hyperparameters))
+    if best_checkpoint is not None:
+        metric, step = best_checkpoint
+        lines.append(f"- Saved model: the best checkpoint by {metric.removeprefix('eval_')} (step {step}), loaded at "
+                     "the end; the scores above are its own")  # fmt: skip
+    sizes = [
+        f"{split} {int(results[f'{key}_samples'])} rows"
+        for key, split in (("train", "train"), ("eval", "validation"), ("test", "test"))
+        if isinstance(results.get(f"{key}_samples"), int | float)
+    ]
+    if sizes:
+        lines.append(f"- Data sizes: {', '.join(sizes)}")
+    if labels:
+        lines.append(f"- Labels ({len(labels)}, by id): {', '.join(f'`{label}`' for label in labels)}")
+    lines += ["", "### Training hyper-parameters", "", "| name | value |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in hyperparameters.items()]
+    versions = framework_versions() if versions is None else versions
+    lines += ["", "### Framework versions", ""]
+    lines += [f"- {name} {version}" for name, version in versions.items()]
     lines += [
         "",
         "## How to use",

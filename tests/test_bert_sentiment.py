@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import transformers
 
 from nlpkit.config import ConfigError
 from tests.helpers import REPO_ROOT, last_json_line, launch_recipe, save_tiny_bert
@@ -43,6 +44,14 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
     assert "library_name: transformers" in card and "model-index:" in card and "- nlpkit" in card
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
     assert f"| accuracy | {results['eval_accuracy']:.4f} |" in card
+    # The card's training record: an evaluation every 2 steps, the data, the labels and what the run trained with.
+    table = card.split("### Results per evaluation\n\n")[1].split("\n\n")[0].splitlines()
+    assert "| Step" in table[0] and "Validation Loss" in table[0] and "accuracy" in table[0]
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["2", "4"]
+    assert "![loss curves](loss_curves.png)" in card and "- Labels (2, by id): `negative`, `positive`" in card
+    assert "- Data sizes: train 64 rows, validation 32 rows" in card
+    assert "- Epochs trained: " in card and "as configured (max_steps 4)" in card
+    assert f"- Transformers {transformers.__version__}\n" in card and "- nlpkit " in card
     assert "Predictions:" in result.stdout and "What a wonderful day!" in result.stdout
     assert "eval_accuracy" in result.stdout
     # The run record only: no staging folder or temporary file left behind.

@@ -82,6 +82,8 @@ def test_a_multitask_run_scores_every_head_and_their_mean(trained):
     assert [head["name"] for head in config["heads"]] == ["sentiment", "entities"]
     card = (output_dir / "README.md").read_text()
     assert "uncertainty" in card and "sentiment (sequence_classification)" in card
+    # every head's scores, not the speed of its evaluation
+    assert f"| sentiment_accuracy | {results['eval_sentiment_accuracy']:.4f} |" in card and "_runtime |" not in card
 
 
 def test_predict_with_task_runs_that_head_as_the_model_does(trained, capsys):

@@ -57,6 +57,8 @@ def test_quickstart_writes_the_whole_output_folder(quickstart):
     assert samples[1].split("\t")[:2] == ["They have never seen the sea.", "Ils n'ont jamais vu la mer."]
     assert (output_dir / HEATMAP_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Sample translations:" in result.stdout
+    card = (output_dir / "README.md").read_text()
+    assert "language:\n- en\n- fr\n" in card  # source_lang, target_lang
 
 
 def test_saved_tokenizer_encodes_pairs_and_decodes(quickstart):

@@ -60,6 +60,13 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many evaluation rows."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     dataset_description: str = field(default="", metadata={"help": "What the data is, for the model card."})
+    language: list[str] = field(
+        default_factory=lambda: ["en"],
+        metadata={
+            "help": "Language code(s) of the text (ISO 639-1: en, fr...), for the model card (translation: "
+            "source_lang and target_lang)."
+        },
+    )
 
     def __post_init__(self) -> None:
         # Training needs dataset_name or train_file (start_run checks it); a run with do_train false may read a
@@ -75,6 +82,8 @@ class DataArguments:
         for key in ("max_train_samples", "max_eval_samples"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"'{key}' must be at least 1, got {getattr(self, key)}")
+        if not self.language or not all(re.fullmatch(r"[a-z]{2,3}([-_][A-Za-z0-9]+)*", code) for code in self.language):
+            raise ValueError(f"'language' must be language codes such as en or fr, got {self.language}")
 
 
 @dataclass

@@ -23,6 +23,7 @@ needs the data or the tokenizer lives here, not there.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 
 from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ConfigError
-from nlpkit.data.loading import SPLITS, DataArguments
+from nlpkit.data.loading import PACKAGED_PREFIX, SPLITS, DataArguments
 from nlpkit.pretrained import (
     check_model_keys,
     data_settings,
@@ -82,7 +83,34 @@ def model_card(defaults: CardDefaults, run: Run, setup: ModelSetup, example_inpu
         example_inputs=list(example_inputs),
         description=setup.description,
         hyperparameters=dict(setup.hyperparameters),
+        language=card_languages(data_args),
+        local_dataset=local_dataset_name(data_args),
     )
+
+
+def card_languages(data_args: Any) -> list[str]:
+    """The languages of a run's text for its card: a translation's ``[source_lang, target_lang]``, else the data's
+    ``language`` option (default ``["en"]``)."""
+    source, target = getattr(data_args, "source_lang", None), getattr(data_args, "target_lang", None)
+    if source and target:
+        return [source, target]
+    return list(getattr(data_args, "language", None) or ["en"])
+
+
+def local_dataset_name(data_args: Any) -> str:
+    """The name of a run's local data, for the card's model-index: the folder of its first data file
+    (``$NLPKIT_SHARED_DATA/conll2003/train.txt``: ``conll2003``; nlpkit's own ``nlpkit:ner/train.txt``:
+    ``nlpkit-ner``), or the file's name if it lies in no folder; empty for Hub data."""
+    for key in ("train_file", "validation_file", "test_file"):
+        value = getattr(data_args, key, None)
+        value = value[0] if isinstance(value, list | tuple) and value else value
+        if not value or not isinstance(value, str):
+            continue
+        if value.startswith(PACKAGED_PREFIX):
+            return "nlpkit-" + (Path(value.removeprefix(PACKAGED_PREFIX)).parent.name or "samples")
+        path = Path(os.path.expandvars(value))
+        return path.parent.name if path.parent.name not in ("", ".") else path.stem
+    return ""
 
 
 def start_scratch_or_pretrained_run(
