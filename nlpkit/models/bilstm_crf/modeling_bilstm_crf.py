@@ -295,6 +295,9 @@ class BiLSTMCRFPreTrainedModel(PreTrainedModel):
     _input_embed_layer = "word_embeddings"
     _no_split_modules: ClassVar[list[str]] = []  # embeddings, LSTMs and the CRF are leaf modules
     accepts_loss_kwargs = False  # the loss is a mean over sequences and ignores num_items_in_batch
+    # Read by nlpkit's recipe check, which refuses `gradient_checkpointing` with this reason before loading.
+    supports_gradient_checkpointing = False
+    _gradient_checkpointing_refusal = "fused nn.LSTM calls over characters and words hold its activations"
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

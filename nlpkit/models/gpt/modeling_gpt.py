@@ -63,7 +63,8 @@ def attention_mask_for_sdpa(
     # them (and `is_causal` would be a SymBool), so an exported graph always takes the explicit mask, which attends
     # exactly as the shortcuts do.
     if not torch.compiler.is_exporting():
-        if attention_mask is not None and bool(attention_mask.all()):
+        # Reading the mask's values would break a torch.compile graph: compiled, an all-ones mask stays explicit.
+        if attention_mask is not None and not torch.compiler.is_compiling() and bool(attention_mask.all()):
             attention_mask = None
         if attention_mask is None and (past_length == 0 or query_length == 1):
             return None, past_length == 0 and query_length > 1

@@ -34,6 +34,9 @@ class LSTMClassifierPreTrainedModel(PreTrainedModel):
     _no_split_modules: ClassVar[list[str]] = ["LSTMClassifierModel"]
     # The loss is a plain mean over the batch: it does not use Trainer's `num_items_in_batch`.
     accepts_loss_kwargs = False
+    # Read by nlpkit's recipe check, which refuses `gradient_checkpointing` with this reason before loading.
+    supports_gradient_checkpointing = False
+    _gradient_checkpointing_refusal = "one fused nn.LSTM call holds its activations"
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

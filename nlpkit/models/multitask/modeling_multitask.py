@@ -160,6 +160,9 @@ class MultiTaskPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     _no_split_modules: ClassVar[list[str]] = []
     accepts_loss_kwargs = False  # every loss is a mean (over sentences, tokens or labels): no num_items_in_batch
+    # Read by nlpkit's recipe check, which refuses `gradient_checkpointing` with this reason before loading.
+    supports_gradient_checkpointing = False
+    _gradient_checkpointing_refusal = "checkpointing its shared encoder is not wired up"
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

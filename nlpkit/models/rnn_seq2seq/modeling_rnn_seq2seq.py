@@ -289,6 +289,9 @@ class RNNSeq2SeqPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     _no_split_modules = ["RNNSeq2SeqEncoder", "RNNSeq2SeqDecoder"]
     accepts_loss_kwargs = False  # the loss is a plain token mean; it does not use num_items_in_batch
+    # Read by nlpkit's recipe check, which refuses `gradient_checkpointing` with this reason before loading.
+    supports_gradient_checkpointing = False
+    _gradient_checkpointing_refusal = "fused nn.LSTM/nn.GRU calls hold its activations"
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

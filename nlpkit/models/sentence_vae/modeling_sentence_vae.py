@@ -271,6 +271,7 @@ class SentenceVAEPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = False  # fused nn.GRU / nn.LSTM calls; their activations are small
+    _gradient_checkpointing_refusal = "fused nn.GRU/nn.LSTM calls hold its activations"  # nlpkit's recipe check says it
     _no_split_modules = ["SentenceVAEEncoder", "SentenceVAEDecoder"]
     accepts_loss_kwargs = False  # the loss is a mean over sentences; it does not use num_items_in_batch
 
