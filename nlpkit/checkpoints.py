@@ -41,7 +41,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_group
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from nlpkit.errors import ConfigError
-from nlpkit.io import atomic_write_json
+from nlpkit.io import atomic_write_json, give_usual_modes
 
 logger = logging.getLogger("nlpkit")
 
@@ -146,8 +146,10 @@ def _is_weights(relative: Path) -> bool:
 
 
 def mark_complete(folder: str | Path, global_step: int) -> None:
-    """Flush every file of ``folder`` to disk, then write the marker that lists them (atomically, last)."""
+    """Give the files of ``folder`` the usual permissions, flush them to disk, then write the marker that lists them
+    (atomically, last)."""
     folder = Path(folder)
+    give_usual_modes(folder)  # save_pretrained writes model.safetensors 0600
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name not in (MARKER, TRANSFORMERS_SENTINEL):
@@ -542,7 +544,9 @@ class ResumableTrainerMixin:
       (``stopped_by_signal`` holds the signal number);
     - each micro-batch loss goes to :class:`RunTotals` (when the trainer has one);
     - resumed from a checkpoint at the end of its plan (``max_steps`` mid-epoch), no step more is trained (the
-      Trainer checks the plan only after a step).
+      Trainer checks the plan only after a step);
+    - the best checkpoint (``load_best_model_at_end``) is found in the output folder after a resume, kept by rotation,
+      and neither loaded nor left alone in the folder after a stop by a signal.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -594,6 +598,36 @@ class ResumableTrainerMixin:
             if self._saved_step != self.state.global_step:
                 self._save_checkpoint(model, trial)
                 self.control = self.callback_handler.on_save(self.args, self.state, self.control)
+
+    def _init_training_state(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
+        trained = super()._init_training_state(*args, **kwargs)
+        self._find_best_checkpoint()
+        return trained
+
+    def _find_best_checkpoint(self) -> None:
+        """Resumed: the best checkpoint is ``checkpoint-<best step>`` of this run's output folder. The path the
+        checkpoint recorded may be another one (a relative output_dir resumed from elsewhere, a moved folder): the
+        Trainer then drops it, and would neither keep that checkpoint from rotation nor load it at the end."""
+        step = self.state.best_global_step
+        if not step:
+            return
+        folder = Path(self.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
+        if checkpoint_problem(folder) is None:
+            if self.state.best_model_checkpoint != str(folder):
+                logger.info("The best checkpoint so far is %s (step %d)", folder, step)
+            self.state.best_model_checkpoint = str(folder)
+
+    def _finalize_training(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.stopped_by_signal:
+            return super()._finalize_training(*args, **kwargs)
+        # Stopped by a signal, the run goes on later from its newest checkpoint: the best model is not loaded, and
+        # the newest checkpoint is not deleted (with save_total_limit 1 the Trainer keeps only the best at the end).
+        settings = self.args.load_best_model_at_end, self.args.save_total_limit
+        self.args.load_best_model_at_end, self.args.save_total_limit = False, None
+        try:
+            return super()._finalize_training(*args, **kwargs)
+        finally:
+            self.args.load_best_model_at_end, self.args.save_total_limit = settings
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"

@@ -123,6 +123,8 @@ RULES: dict[str, Rule] = {
     "generation_num_beams": at_least(1),
     # nlpkit's run options (nlpkit.training.RunOptions)
     "max_train_minutes": greater_than_zero,
+    "early_stopping_patience": at_least(1),
+    "early_stopping_threshold": at_least(0),
     # data arguments (nlpkit.data.*; what their __post_init__ does not check)
     "max_seq_length": at_least(1),
     "max_source_length": at_least(1),

@@ -17,11 +17,12 @@ import dataclasses
 import difflib
 import inspect
 import json
+import logging
 import re
 import sys
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from transformers import HfArgumentParser
 
 from nlpkit.checks import COMMAND_LINE, check_values
 from nlpkit.errors import ConfigError  # re-exported: `from nlpkit.config import ConfigError` keeps working
+
+logger = logging.getLogger("nlpkit")
 
 # Defaults nlpkit sets on TrainingArguments for every recipe (a recipe's own defaults and the YAML file override them).
 RUN_DEFAULTS: dict[str, Any] = {
@@ -126,7 +129,7 @@ def parse_args(
                 explicit[key] = _convert(actions[key], value, f"{source}: key '{key}'")
                 sources[key] = source
     if config_file is not None:
-        for key, value in read_yaml_config(config_file).items():
+        for key, value in _read_v4_names(read_yaml_config(config_file), actions, str(config_file)).items():
             if key not in actions:
                 raise ConfigError(f"{config_file}: unknown key '{key}'{_suggest(key, actions)}")
             if isinstance(value, list) and key in list_fields:
@@ -134,7 +137,7 @@ def parse_args(
             else:
                 explicit[key] = _convert(actions[key], value, f"{config_file}: key '{key}'")
             sources[key] = str(config_file)
-    cli_args = keep_negative_numbers(cli_args, parser)
+    cli_args = keep_negative_numbers(_rename_v4_options(cli_args, actions), parser)
 
     parser.set_defaults(**explicit)
     for action in actions.values():
@@ -228,8 +231,145 @@ def _pop_config_flag(argv: list[str]) -> tuple[Path | None, list[str]]:
 
 
 def _suggest(key: str, actions: Mapping[str, Any]) -> str:
+    """What to write instead of an unknown key: what replaced a removed transformers v4 name, or the closest key."""
+    if key in V4_REMOVED:
+        return f" ({V4_REMOVED[key]})"
     close = difflib.get_close_matches(key, list(actions), n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# transformers v4 names of TrainingArguments that v5 removed
+#
+# A v4 name with an exact v5 equivalent is read as that key, with a one-line warning saying what to write instead; a
+# v4 name without one is an unknown key whose message says what replaced it. Either way a v4 config never runs with a
+# setting silently dropped. A recipe's own field of the same name (or a v5 key the recipe lacks) wins over the table.
+
+_UNSET = object()  # a v4 value that asks for v5's default (`group_by_length: false`): nothing to set
+
+
+def _when_true(v5_value: Any) -> Callable[[Any], Any]:
+    """A v4 switch whose true value is one value of a v5 key (false: the v5 default)."""
+    return lambda value: v5_value if _as_bool(value) else _UNSET
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# v4 name -> (v5 key, v4 value -> v5 value)
+V4_RENAMED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "evaluation_strategy": ("eval_strategy", _same),
+    "per_gpu_train_batch_size": ("per_device_train_batch_size", _same),
+    "per_gpu_eval_batch_size": ("per_device_eval_batch_size", _same),
+    "push_to_hub_model_id": ("hub_model_id", _same),
+    "warmup_ratio": ("warmup_steps", _same),  # v5: a warmup_steps below 1 is a ratio of the training steps
+    "torchdynamo": ("torch_compile_backend", _same),
+    "xpu_backend": ("ddp_backend", _same),
+    "torch_dtype": ("dtype", _same),
+    "no_cuda": ("use_cpu", lambda value: _as_bool(value)),
+    "group_by_length": ("train_sampling_strategy", _when_true("group_by_length")),
+    "adafactor": ("optim", _when_true("adafactor")),
+    "include_inputs_for_metrics": ("include_for_metrics", _when_true(["inputs"])),
+}
+
+_GONE = "removed in transformers v5"
+# v4 name -> what to do instead (no v5 key says the same)
+V4_REMOVED: dict[str, str] = {
+    "logging_dir": f"{_GONE}: tensorboard writes to output_dir/runs/; set TENSORBOARD_LOGGING_DIR to move it",
+    "push_to_hub_organization": f"{_GONE}: set hub_model_id: ORGANIZATION/NAME",
+    "push_to_hub_token": f"{_GONE}: set the HF_TOKEN environment variable or run `hf auth login`",
+    "use_auth_token": f"{_GONE}: set the HF_TOKEN environment variable or run `hf auth login`",
+    "use_mps_device": f"{_GONE}: the MPS device is used when there is one (use_cpu: true avoids it)",
+    "fp16_backend": f"{_GONE}: mixed precision goes through accelerate (remove it)",
+    "half_precision_backend": f"{_GONE}: mixed precision goes through accelerate (remove it)",
+    "fp16_opt_level": f"{_GONE}: apex is no longer supported (remove it)",
+    "dispatch_batches": f"{_GONE}: set accelerator_config: {{dispatch_batches: ...}}",
+    "split_batches": f"{_GONE}: set accelerator_config: {{split_batches: ...}}",
+    "save_safetensors": f"{_GONE}: weights are always saved as safetensors (remove it)",
+    "sharded_ddp": f"{_GONE}: use fsdp and fsdp_config",
+    "fsdp_min_num_params": f"{_GONE}: set min_num_params in fsdp_config",
+    "fsdp_transformer_layer_cls_to_wrap": f"{_GONE}: set transformer_layer_cls_to_wrap in fsdp_config",
+    "include_tokens_per_second": f"{_GONE} (remove it; include_num_input_tokens_seen counts the tokens)",
+    **{
+        name: f"{_GONE} (remove it)"
+        for name in "jit_mode_eval use_ipex tpu_num_cores tpu_metrics_debug ray_scope use_legacy_prediction_loop "
+        "mp_parameters past_index".split()
+    },
+}
+
+
+def _v4_rename(key: str, value: Any, actions: Mapping[str, Any], where: str) -> tuple[str, Any] | None:
+    """``(v5 key, v5 value)`` for a v4 name this recipe reads under its v5 key (warned about), or None: not one."""
+    if key in actions or key not in V4_RENAMED or V4_RENAMED[key][0] not in actions:
+        return None
+    new_key, translate = V4_RENAMED[key]
+    try:
+        new_value = translate(value)
+    except ValueError:
+        raise ConfigError(f"{where}: key '{key}': expected true or false, got {value!r}") from None
+    shown = "its default" if new_value is _UNSET else f"'{new_key}: {_yaml_value(new_value)}'"
+    logger.warning("%s: '%s' is the transformers v4 name: read as %s (write that instead)", where, key, shown)
+    return new_key, new_value
+
+
+def _read_v4_names(values: Mapping[str, Any], actions: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A config file's keys with the v4 names read as their v5 keys; both names of one setting is an error."""
+    renamed: dict[str, Any] = {}
+    for key, value in values.items():
+        rename = _v4_rename(key, value, actions, where)
+        if rename is None:
+            renamed[key] = value
+            continue
+        new_key, new_value = rename
+        if new_key in values:
+            raise ConfigError(f"{where}: key '{key}' is the transformers v4 name of '{new_key}': set only '{new_key}'")
+        if new_value is not _UNSET:
+            renamed[new_key] = new_value
+    return renamed
+
+
+def _rename_v4_options(argv: Sequence[str], actions: Mapping[str, Any]) -> list[str]:
+    """``--group_by_length [true]`` as ``--train_sampling_strategy group_by_length`` (see :data:`V4_RENAMED`)."""
+    rewritten: list[str] = []
+    index = 0
+    while index < len(argv):
+        item = argv[index]
+        key, has_equals, value = item[2:].partition("=") if item.startswith("--") else ("", False, "")
+        if key in actions or key not in V4_RENAMED:
+            rewritten.append(item)
+            index += 1
+            continue
+        if not has_equals:
+            # A value follows unless the next word is an option (a bare switch: `--no_cuda`).
+            follows = index + 1 < len(argv) and not argv[index + 1].startswith("--")
+            value = argv[index + 1] if follows else "true"
+            index += 1 if follows else 0
+        index += 1
+        rename = _v4_rename(key, value, actions, COMMAND_LINE)
+        if rename is None:  # the v5 key is not one of this recipe's: an unknown argument, as before
+            rewritten.append(item)
+            continue
+        new_key, new_value = rename
+        if new_value is not _UNSET:
+            values = new_value if isinstance(new_value, list) else [new_value]
+            rewritten.extend([f"--{new_key}", *(str(part) for part in values)])
+    return rewritten
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "y", "1", "on"):
+        return True
+    if text in ("false", "no", "n", "0", "off"):
+        return False
+    raise ValueError(value)
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def _convert(action: argparse.Action, value: Any, where: str) -> Any:

@@ -97,6 +97,19 @@ def fsync_directory(path: str | Path) -> None:
         os.close(descriptor)
 
 
+def give_usual_modes(path: str | Path) -> None:
+    """Give every file under ``path`` the mode any file the user writes gets (``0666 & ~umask``) and every folder
+    ``0777 & ~umask``: some writers create theirs private (0600: ``mkstemp``, transformers' ``save_pretrained`` for
+    ``model.safetensors``), which another user of a shared run folder could not read. Links are left alone."""
+    file_mode, folder_mode = 0o666 & ~_UMASK, 0o777 & ~_UMASK
+    os.chmod(path, folder_mode)
+    for root, folders, files in os.walk(path):
+        for name, mode in [*((name, folder_mode) for name in folders), *((name, file_mode) for name in files)]:
+            entry = os.path.join(root, name)
+            if not os.path.islink(entry):
+                os.chmod(entry, mode)
+
+
 def fsync_tree(path: str | Path) -> None:
     """Flush every file and folder under ``path`` to disk (before it is renamed into place)."""
     for root, _, files in os.walk(path):

@@ -78,7 +78,14 @@ from pathlib import Path
 from typing import Any
 
 from nlpkit.errors import ConfigError, RunFinished
-from nlpkit.io import atomic_write_json, disk_full_errors, exchange_paths, fsync_directory, fsync_tree
+from nlpkit.io import (
+    atomic_write_json,
+    disk_full_errors,
+    exchange_paths,
+    fsync_directory,
+    fsync_tree,
+    give_usual_modes,
+)
 
 logger = logging.getLogger("nlpkit")
 
@@ -419,6 +426,7 @@ class OutputFolder:
         record.update(_model_fields(self.staging))
         record.update(status="finished", finished=_now(), train_steps=train_steps)
         with self.disk_full_errors():
+            give_usual_modes(self.staging)  # save_pretrained writes model.safetensors 0600
             write_record(self.staging, record)  # the last file: from here on, the staging folder is complete
             fsync_tree(self.staging)
             _publish(self.real, self.staging, self.lock)

@@ -40,15 +40,18 @@ import datasets
 import torch
 import transformers
 import yaml
-from transformers import Trainer, TrainerCallback
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import HubStrategy
 
 from nlpkit import optimizers
 from nlpkit.cards import (
     ModelCardInfo,
+    TrainingProgress,
     card_hyperparameters,
+    card_labels,
     custom_pipeline_files,
+    framework_versions,
     render_model_card,
     write_model_card,
 )
@@ -63,6 +66,7 @@ from nlpkit.checkpoints import (
 from nlpkit.config import ConfigError, ModelSettings, parse_args
 from nlpkit.hub import HubTarget, check_hub_access, push_output_dir
 from nlpkit.io import atomic_write_json, atomic_write_text
+from nlpkit.lora import prepare_final_save, trainable_parameters
 from nlpkit.output_folder import (
     PREDICTIONS_FILE,
     OutputFolder,
@@ -72,6 +76,7 @@ from nlpkit.output_folder import (
     wants_resume,
 )
 from nlpkit.plots import plot_loss_curves
+from nlpkit.tracking import prepare_trackers
 
 logger = logging.getLogger("nlpkit")
 
@@ -86,6 +91,18 @@ class RunOptions:
             "help": "Train for at most this many minutes, then evaluate and save as usual. The learning-rate schedule "
             "is fitted to the steps that fit in the budget (re-estimated as training goes)."
         },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop training once this many evaluations in a row have not improved metric_for_best_model "
+            "(transformers' EarlyStoppingCallback); the best checkpoint is loaded at the end. Needs evaluation "
+            "during training (eval_strategy steps or epoch) and validation data."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0,
+        metadata={"help": "With early_stopping_patience: how much metric_for_best_model must improve to count."},
     )
     overwrite_output_dir: bool = field(
         default=False,
@@ -103,10 +120,21 @@ class RunOptions:
             "choices": ["wall", "cpu"],
         },
     )
+    pad_to_multiple_of: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pad every batch to a multiple of this many tokens (8 or 64 on GPUs: tensor cores run faster on "
+            "such shapes; fewer distinct shapes for torch.compile). Every task's padding collator reads it."
+        },
+    )
 
     def __post_init__(self) -> None:
         """``optim`` may also name a pytorch-optimizer optimizer (see :mod:`nlpkit.optimizers`): transformers checks
         the other arguments with a placeholder, then ``optim`` holds the user's name again."""
+        keep_best_where_evaluated(self)
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            raise ValueError(f"pad_to_multiple_of must be at least 1, got {self.pad_to_multiple_of}")
+        _check_wsd_schedule(self.lr_scheduler_type, self.lr_scheduler_kwargs)
         optim = getattr(self.optim, "value", self.optim)
         optimizers.check_optim(optim, self.optim_args)
         if not optimizers.is_pytorch_optimizer(optim):
@@ -115,6 +143,21 @@ class RunOptions:
         self.optim = "adamw_torch"
         super().__post_init__()
         self.optim = optim
+
+
+def _check_wsd_schedule(scheduler_type: Any, scheduler_kwargs: Any) -> None:
+    """``warmup_stable_decay`` needs its decay's length: refused now rather than when training starts."""
+    if getattr(scheduler_type, "value", scheduler_type) != "warmup_stable_decay":
+        return
+    try:
+        kwargs = json.loads(scheduler_kwargs) if isinstance(scheduler_kwargs, str) else dict(scheduler_kwargs or {})
+    except (ValueError, TypeError):
+        return  # transformers reports a malformed lr_scheduler_kwargs itself
+    if "num_decay_steps" not in kwargs:
+        raise ValueError(
+            "lr_scheduler_type warmup_stable_decay needs num_decay_steps in lr_scheduler_kwargs "
+            '(e.g. lr_scheduler_kwargs: {"num_decay_steps": 100})'
+        )
 
 
 @dataclass
@@ -128,13 +171,97 @@ class Seq2SeqTrainingArguments(RunOptions, transformers.Seq2SeqTrainingArguments
     run options."""
 
 
+# ---- Best checkpoint and early stopping ----
+
+
+def keep_best_where_evaluated(args: Any) -> None:
+    """``load_best_model_at_end`` (on in every task's defaults) where the run evaluates and saves as it trains; off
+    where it does not (``eval_strategy`` or ``save_strategy`` 'no': no score to choose by, or no checkpoint to load).
+    Where evaluations and checkpoints follow different schedules, a one-line error (transformers' is several lines):
+    the best evaluation must have its checkpoint. Runs before transformers' own checks."""
+    if not args.load_best_model_at_end:
+        return
+    evaluation, saving = (getattr(value, "value", value) for value in (args.eval_strategy, args.save_strategy))
+    if "no" in (evaluation, saving):
+        args.load_best_model_at_end = False
+        return
+    if saving == "best":  # transformers saves at each new best evaluation
+        return
+    fix = "or set --load_best_model_at_end false"
+    if evaluation != saving:
+        raise ValueError(
+            f"load_best_model_at_end: save_strategy {saving!r} must match eval_strategy {evaluation!r} so that the "
+            f"best evaluation has a checkpoint to load: set save_strategy {evaluation!r}, {fix}"
+        )
+    eval_steps = args.eval_steps or args.logging_steps  # transformers' fallback for an unset eval_steps
+    if evaluation == "steps" and eval_steps >= 1 and args.save_steps >= 1 and args.save_steps % eval_steps:
+        unset = "" if args.eval_steps else " (eval_steps unset: logging_steps)"
+        raise ValueError(
+            f"load_best_model_at_end: save_steps {args.save_steps:g} must be a multiple of eval_steps "
+            f"{eval_steps:g}{unset} so that the best evaluation has a checkpoint to load: set save_steps and "
+            f"eval_steps alike, {fix}"
+        )
+
+
+def check_early_stopping(args: Sequence[Any], explicit: Mapping[str, Any], training_args: Any) -> None:
+    """``early_stopping_patience`` needs evaluations during training, on validation data, by a metric: a one-line
+    ConfigError before anything loads when the run has none (``do_train false`` trains nothing: not checked)."""
+    if getattr(training_args, "early_stopping_patience", None) is None or explicit.get("do_train") is False:
+        return
+    if getattr(training_args.eval_strategy, "value", training_args.eval_strategy) == "no":
+        raise ConfigError(
+            "early_stopping_patience: the run does not evaluate while it trains (eval_strategy 'no'): set "
+            "--eval_strategy epoch or steps, or remove early_stopping_patience"
+        )
+    if not training_args.metric_for_best_model:
+        raise ConfigError("early_stopping_patience: no metric_for_best_model to watch (set --metric_for_best_model)")
+    if any(getattr(arg, "validation_split_percentage", None) == 0 for arg in args):
+        raise ConfigError(
+            "early_stopping_patience: no validation data (validation_split_percentage 0): hold some out, or "
+            "remove early_stopping_patience"
+        )
+
+
+class EarlyStopping(EarlyStoppingCallback):
+    """transformers' EarlyStoppingCallback whose count of evaluations without improvement goes on after a resume,
+    as an uninterrupted run's would (the Trainer restores callback states only under
+    ``restore_callback_states_from_checkpoint``, which replaces every callback)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = saved_attributes(state, self) if state.global_step > 0 else None  # > 0 when resuming
+        if saved and "early_stopping_patience_counter" in saved:
+            self.early_stopping_patience_counter = saved["early_stopping_patience_counter"]
+        return super().on_train_begin(args, state, control, **kwargs)
+
+
+def best_checkpoint_results(trainer: Trainer) -> dict[str, Any]:
+    """``best_checkpoint_step`` and ``best_metric`` (of ``metric_for_best_model``) when the run ended with its best
+    checkpoint's weights (``load_best_model_at_end``), else nothing."""
+    state = trainer.state
+    if not (trainer.args.load_best_model_at_end and state.best_model_checkpoint and state.best_global_step):
+        return {}
+    return {"best_checkpoint_step": state.best_global_step, "best_metric": state.best_metric}
+
+
+def early_stopping_callbacks(training_args: Any, eval_dataset: Any) -> list[TrainerCallback]:
+    """The early-stopping callback the run options ask for (none without ``early_stopping_patience``); a ConfigError
+    when the run turned out to have no validation data (``eval_strategy`` was turned off for it)."""
+    patience = getattr(training_args, "early_stopping_patience", None)
+    if patience is None:
+        return []
+    if eval_dataset is None or getattr(training_args.eval_strategy, "value", training_args.eval_strategy) == "no":
+        raise ConfigError("early_stopping_patience: the run has no validation data to evaluate while it trains")
+    return [EarlyStopping(patience, training_args.early_stopping_threshold)]
+
+
 class TimeBudgetCallback(TrainerCallback, ExportableState):
     """Ends training when the time budget is spent, and fits the learning-rate schedule to the budget.
 
     After every tenth of the budget it estimates how many optimizer steps fit in the whole budget (at most the steps
     first planned) and moves the plan there (``state.max_steps``); a schedule built from ``num_training_steps``
     (linear, cosine, ... with warmup: transformers' ``LambdaLR`` partials) is rebuilt for the new total, its warmup
-    scaled when ``warmup_steps`` was a ratio. So the learning rate still decays to its end value when time runs out.
+    scaled when ``warmup_steps`` was a ratio; ``warmup_stable_decay`` keeps its decay's share of the plan, ending at
+    the plan's last step. So the learning rate still decays to its end value when time runs out.
 
     The budget is the run's: checkpoints keep the time spent and the fitted plan (an ExportableState), and a resumed
     run continues with what is left of the budget and the same plan and schedule.
@@ -201,15 +328,24 @@ class TimeBudgetCallback(TrainerCallback, ExportableState):
 
 
 def _rescale_schedule(scheduler: Any, planned: int, fit: int, *, warmup_is_ratio: bool) -> None:
-    """Point a transformers LambdaLR schedule at ``fit`` total steps instead of ``planned`` (others are left alone)."""
+    """Point a transformers LambdaLR schedule at ``fit`` total steps instead of ``planned`` (others are left alone).
+
+    Warmup-stable-decay (``warmup_stable_decay``) counts its phases instead of the total: its decay, a part of the
+    plan, is scaled with it and the stable phase takes what is left, so the decay still ends at the last step."""
     lambdas = getattr(scheduler, "lr_lambdas", None) or []
     for index, function in enumerate(lambdas):
         keywords = getattr(function, "keywords", None)
-        if not keywords or "num_training_steps" not in keywords:
+        if not keywords or not ({"num_training_steps", "num_stable_steps"} & keywords.keys()):
             continue
-        updated = {**keywords, "num_training_steps": fit}
+        updated = {**keywords}
         if warmup_is_ratio and "num_warmup_steps" in keywords:
             updated["num_warmup_steps"] = round(keywords["num_warmup_steps"] * fit / planned)
+        if "num_training_steps" in keywords:
+            updated["num_training_steps"] = fit
+        else:
+            decay = min(fit - updated["num_warmup_steps"], round(keywords["num_decay_steps"] * fit / planned))
+            updated["num_decay_steps"] = max(0, decay)
+            updated["num_stable_steps"] = max(0, fit - updated["num_warmup_steps"] - updated["num_decay_steps"])
         lambdas[index] = functools.partial(function.func, *function.args, **updated)
 
 
@@ -279,11 +415,14 @@ def start_run(
             "set the HF_TOKEN environment variable or run `hf auth login`"
         )
     check_run_goals(parsed.args, parsed.explicit, training_args)
+    prepare_trackers(training_args, parsed.explicit)  # report_to: installed, named after the output folder
+    check_early_stopping(parsed.args, parsed.explicit, training_args)
     if parsed.explicit.get("do_train") is False:
         return _start_prediction_run(parsed, training_args)
     for settings in parsed.args:
         if isinstance(settings, ModelSettings):
             settings.make_config()  # a bad combination of model settings fails now, not after the data has loaded
+            check_gradient_checkpointing(settings.config_class.model_type, training_args, parsed.explicit)
             if settings.unused(parsed.explicit):
                 unused = ", ".join(settings.unused(parsed.explicit))
                 logger.warning("%s does not read %s: ignored", settings.model_type, unused)
@@ -311,6 +450,29 @@ def start_run(
         hub=hub,
         folder=folder,
     )
+
+
+def check_gradient_checkpointing(
+    model_type: str, training_args: Any, explicit: Mapping[str, Any] | None = None
+) -> None:
+    """A one-line ConfigError, before anything loads, when gradient checkpointing is asked of an nlpkit model whose
+    class does not support it: its ``supports_gradient_checkpointing`` (the registry's first class, the one a recipe
+    trains) decides, with the reason the class gives. Models of transformers' own decide for themselves. The error
+    names the key given (``explicit``): transformers 5 reads ``activation_checkpointing``, with
+    ``gradient_checkpointing`` its deprecated alias (each mirrors the other once the arguments are parsed)."""
+    from nlpkit.models import model_family
+
+    if not (getattr(training_args, "activation_checkpointing", None) or training_args.gradient_checkpointing):
+        return
+    try:
+        family = model_family(model_type)
+    except KeyError:
+        return
+    model_class = next(iter(family.resolve().model_classes))
+    if not model_class.supports_gradient_checkpointing:
+        key = "activation_checkpointing" if "activation_checkpointing" in (explicit or {}) else "gradient_checkpointing"
+        reason = getattr(model_class, "_gradient_checkpointing_refusal", "supports_gradient_checkpointing is False")
+        raise ConfigError(f"{key}: {model_type} does not support it ({reason})")
 
 
 def check_run_goals(args: Sequence[Any], explicit: Mapping[str, Any], training_args: Any) -> None:
@@ -462,6 +624,7 @@ def train_and_save(
     callbacks = [*callbacks, RunTotals()]
     if getattr(training_args, "max_train_minutes", None):
         callbacks.append(TimeBudgetCallback(training_args.max_train_minutes, training_args.max_train_clock))
+    callbacks.extend(early_stopping_callbacks(training_args, eval_dataset))
     trainer = resumable(trainer_class)(
         model=model,
         args=training_args,
@@ -496,6 +659,7 @@ def train_and_save(
         )
     results = {**train_output.metrics, **whole_run_results(trainer)}
     results["train_samples"] = rows_of(train_dataset)
+    results["trainable_parameters"] = trainable_parameters(model)
     if eval_dataset is not None:
         eval_metrics = trainer.evaluate()
         eval_metrics["eval_samples"] = rows_of(eval_dataset)
@@ -615,6 +779,7 @@ def whole_run_results(trainer: Trainer) -> dict[str, Any]:
     if not totals.exact:
         logger.warning("train_loss of the steps before the resume is estimated from the logged losses")
     return {
+        **best_checkpoint_results(trainer),
         "train_loss": totals.mean_loss(steps),
         "train_runtime": round(runtime, 4),
         "train_samples_per_second": round(steps * batch_size / runtime, 3) if runtime else 0.0,
@@ -648,6 +813,7 @@ def save_outputs(
     output_dir = Path(trainer.args.output_dir)
     folder = folder or run.folder or OutputFolder(path=output_dir, is_main_process=trainer.is_world_process_zero())
     staging = folder.begin_final_save()
+    prepare_final_save(trainer, run)  # a LoRA run saving merged weights: the adapters folded in first
     trainer.save_model(str(staging))  # every rank takes part (FSDP/DeepSpeed gather weights); rank 0 writes
     if not trainer.is_world_process_zero():
         return
@@ -662,12 +828,17 @@ def save_outputs(
     atomic_write_json(staging / "all_results.json", results)
     atomic_write_json(staging / "trainer_state_log.json", trainer.state.log_history)
     atomic_write_text(staging / "run_config.yaml", yaml.safe_dump(_plain(run.explicit), sort_keys=True))
-    plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", title=output_dir.name)
+    plotted = plot_loss_curves(
+        trainer.state.log_history,
+        staging / "loss_curves.png",
+        title=output_dir.name,
+        metric_for_best_model=trainer.args.metric_for_best_model,
+    )
     hyperparameters = card_hyperparameters(trainer.args, card.hyperparameters)
     model_name = trainer.args.hub_model_id or output_dir.name
     hub = run.hub
     repo_id = hub.repo_id if hub is not None else None
-    config = json.loads((staging / "config.json").read_text())
+    config = json.loads((staging / "config.json").read_text()) if (staging / "config.json").is_file() else {}  # adapter
     text = render_model_card(
         card,
         model_name=model_name,
@@ -676,6 +847,15 @@ def save_outputs(
         repo_id=repo_id,
         remote_code="auto_map" in config,  # nlpkit's own architectures
         pipeline_files=custom_pipeline_files(config),
+        log_history=trainer.state.log_history,
+        labels=card_labels(config),
+        progress=None if run.predict_only else TrainingProgress.of(trainer.state),
+        # a LoRA run (nlpkit.lora tags it): an adapter folder, or weights merged by peft
+        versions=framework_versions(
+            peft=bool({"lora", "peft"} & set(card.tags)) or (staging / "adapter_config.json").exists()
+        ),
+        loss_curves_image="loss_curves.png" if plotted else None,
+        best_checkpoint=_loaded_best_checkpoint(trainer),
     )
     write_model_card(staging, text)
     folder.commit_final_save(train_steps=trainer.state.global_step)  # the folder now holds the finished run
@@ -684,6 +864,15 @@ def save_outputs(
         message = f"{type(trainer.model).__name__} trained with nlpkit for {trainer.state.global_step} steps"
         push_output_dir(output_dir, hub.repo_id, private=hub.private, endpoint=hub.endpoint, commit_message=message)
     folder.release()
+
+
+def _loaded_best_checkpoint(trainer: Trainer) -> tuple[str, int] | None:
+    """``(metric_for_best_model, step)`` of the best checkpoint the Trainer loaded at the end, if it did."""
+    checkpoint = trainer.state.best_model_checkpoint
+    if not (trainer.args.load_best_model_at_end and checkpoint and trainer.args.metric_for_best_model):
+        return None
+    step = Path(checkpoint).name.removeprefix("checkpoint-")
+    return (trainer.args.metric_for_best_model, int(step)) if step.isdigit() else None
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

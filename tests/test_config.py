@@ -69,7 +69,7 @@ def test_lists_and_v5_names(tmp_path):
     ("text", "message"),
     [
         ("model_name_or_path: m\nlearning_rat: 0.1\n", "unknown key 'learning_rat' (did you mean 'learning_rate'?)"),
-        ("model_name_or_path: m\nevaluation_strategy: steps\n", "unknown key 'evaluation_strategy'"),
+        ("model_name_or_path: m\nlogging_dir: logs\n", "unknown key 'logging_dir' (removed in transformers v5"),
         ("model_name_or_path: m\nhidden_size: 3.5\n", "key 'hidden_size': expected an integer, got 3.5"),
         ("model_name_or_path: m\nhidden_size: big\n", "key 'hidden_size': expected an integer, got 'big'"),
         ("model_name_or_path: m\nlearning_rate: fast\n", "key 'learning_rate': expected a number, got 'fast'"),
@@ -267,3 +267,78 @@ def test_a_bad_combination_of_model_settings_stops_the_run_before_the_data_loads
     monkeypatch.setattr(language_modeling, "load_data", lambda run: pytest.fail("the data must not load"))
     with pytest.raises(ConfigError, match=r"gpt settings: hidden_size \(30\) must be divisible by"):
         main(["--output_dir", "unused", "--hidden_size", "30", "--num_attention_heads", "4"])
+
+
+# ---- transformers v4 names ----
+
+
+def test_a_v4_name_with_an_exact_v5_key_is_read_as_that_key_with_a_warning(tmp_path, caplog):
+    config = write(
+        tmp_path, "model_name_or_path: m\ngroup_by_length: true\nevaluation_strategy: steps\nwarmup_ratio: 0.1\n"
+    )
+    parsed = parse_args(TYPES, ["--config", str(config), "--no_cuda", "--per_gpu_train_batch_size", "4"])
+    training = parsed.args[1]
+    assert training.train_sampling_strategy == "group_by_length"
+    assert training.eval_strategy == "steps" and training.warmup_steps == 0.1
+    assert training.use_cpu is True and training.per_device_train_batch_size == 4
+    assert parsed.explicit["train_sampling_strategy"] == "group_by_length"  # run_config.yaml records the v5 name
+    assert "group_by_length" not in parsed.explicit
+    warned = [record.getMessage() for record in caplog.records]
+    assert (
+        f"{config}: 'group_by_length' is the transformers v4 name: read as 'train_sampling_strategy: "
+        "group_by_length' (write that instead)" in warned
+    )
+    assert any("'no_cuda' is the transformers v4 name: read as 'use_cpu: true'" in line for line in warned)
+
+
+def test_a_v4_switch_turned_off_leaves_the_v5_default(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\ngroup_by_length: false\n")
+    training = parse_args(TYPES, ["--config", str(config), "--group_by_length", "false"]).args[1]
+    assert training.train_sampling_strategy == "random"
+
+
+def test_a_v4_name_beside_its_v5_key_is_refused(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nevaluation_strategy: steps\neval_strategy: epoch\n")
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, ["--config", str(config)])
+    assert str(error.value) == (
+        f"{config}: key 'evaluation_strategy' is the transformers v4 name of 'eval_strategy': set only 'eval_strategy'"
+    )
+
+
+def test_a_v4_switch_with_a_bad_value_names_the_key(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nno_cuda: maybe\n")
+    with pytest.raises(ConfigError, match=rf"^{config}: key 'no_cuda': expected true or false, got 'maybe'$"):
+        parse_args(TYPES, ["--config", str(config)])
+
+
+def test_a_removed_v4_name_says_what_replaced_it(tmp_path):
+    config = write(tmp_path, "model_name_or_path: m\nlogging_dir: logs\n")
+    with pytest.raises(ConfigError) as error:
+        parse_args(TYPES, ["--config", str(config)])
+    assert str(error.value) == (
+        f"{config}: unknown key 'logging_dir' (removed in transformers v5: tensorboard writes to output_dir/runs/; "
+        "set TENSORBOARD_LOGGING_DIR to move it)"
+    )
+    with pytest.raises(ConfigError, match=r"^command line: unknown argument '--push_to_hub_organization' \(removed in"
+                       r" transformers v5: set hub_model_id: ORGANIZATION/NAME\)$"):  # fmt: skip
+        parse_args(TYPES, ["--model_name_or_path", "m", "--push_to_hub_organization", "org"])
+
+
+def test_the_v4_tables_name_keys_v5_lacks_and_map_to_keys_it_has():
+    import transformers
+
+    from nlpkit.config import V4_REMOVED, V4_RENAMED
+
+    v5_keys = {item.name for item in dataclasses.fields(transformers.Seq2SeqTrainingArguments)}
+    assert not (set(V4_RENAMED) | set(V4_REMOVED)) & v5_keys
+    assert {new_key for new_key, _ in V4_RENAMED.values()} - v5_keys == {"dtype"}  # a model argument of some recipes
+
+
+def test_a_recipe_field_with_a_v4_name_is_the_recipes_own(tmp_path):
+    @dataclass
+    class Own:
+        group_by_length: bool = False
+
+    own, training = parse_args([Own, TrainingArguments], ["--group_by_length", "true"]).args
+    assert own.group_by_length is True and training.train_sampling_strategy == "random"

@@ -1,8 +1,9 @@
 """The training scaffold's time budget: it stops on time and fits the learning-rate schedule to the budget, for the
 whole run when the run is resumed."""
 
+import pytest
 import torch
-from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup
+from transformers import TrainerControl, TrainerState, get_linear_schedule_with_warmup, get_scheduler
 
 from nlpkit.training import TimeBudgetCallback, TrainingArguments
 
@@ -96,3 +97,43 @@ def test_a_resumed_run_gets_what_is_left_of_the_budget_on_the_fitted_plan(tmp_pa
     run_steps(resumed, resumed_clock, state, control, resumed_scheduler, resumed_optimizer, 0.3, args)
     assert 195 <= state.global_step <= 200  # the 30 s left, not a new minute
     assert resumed_scheduler.get_last_lr()[0] < 0.06
+
+
+def test_a_warmup_stable_decay_schedule_decays_at_the_end_of_the_budget(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    # What the Trainer builds for lr_scheduler_type warmup_stable_decay: the phases of the first plan of 1000 steps.
+    scheduler = get_scheduler(
+        "warmup_stable_decay", optimizer, num_warmup_steps=10, num_training_steps=1000,
+        scheduler_specific_kwargs={"num_decay_steps": 100, "min_lr_ratio": 0.1},
+    )  # fmt: skip
+    callback, clock = TimeBudgetCallback(minutes=1.0), FakeClock()
+    callback.now = clock
+    state, control = TrainerState(max_steps=1000), TrainerControl()
+    callback.on_train_begin(args, state, control, lr_scheduler=scheduler)
+
+    rates = []
+    while not control.should_training_stop:
+        clock.seconds += 0.25  # 240 steps fit in the minute
+        rates.append(scheduler.get_last_lr()[0])  # the rate this step trains with
+        optimizer.step()
+        scheduler.step()
+        state.global_step += 1
+        callback.on_step_end(args, state, control, lr_scheduler=scheduler)
+
+    assert state.global_step == state.max_steps == 240
+    phases = scheduler.lr_lambdas[0].keywords
+    assert (phases["num_warmup_steps"], phases["num_stable_steps"], phases["num_decay_steps"]) == (10, 206, 24)
+    assert max(rates) == 1.0 and rates[200] == 1.0  # stable until the decay starts, near the end of the budget
+    assert rates[-1] == pytest.approx(0.1, abs=0.01)  # decayed to the minimum (min_lr_ratio) by the last step
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.1)
+
+
+def test_a_warmup_stable_decay_schedule_without_its_decay_length_is_refused_before_anything_loads():
+    from nlpkit.config import ConfigError, parse_args
+
+    argv = ["--output_dir", "out", "--lr_scheduler_type", "warmup_stable_decay"]
+    with pytest.raises(ConfigError, match=r"^command line: lr_scheduler_type warmup_stable_decay needs num_decay"):
+        parse_args([TrainingArguments], argv)
+    parsed = parse_args([TrainingArguments], [*argv, "--lr_scheduler_kwargs", '{"num_decay_steps": 10}'])
+    assert parsed.args[0].lr_scheduler_kwargs == {"num_decay_steps": 10}

@@ -143,17 +143,23 @@ class PaddingCollator:
     pad_token_id: int
     padding_side: str = "right"
     pad_token_type_id: int = 0
+    pad_to_multiple_of: int | None = None  # the batch's length is rounded up to a multiple of it
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> PaddingCollator:
-        return cls(tokenizer.pad_token_id, tokenizer.padding_side, tokenizer.pad_token_type_id)
+    def for_tokenizer(
+        cls, tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None = None
+    ) -> PaddingCollator:
+        return cls(tokenizer.pad_token_id, tokenizer.padding_side, tokenizer.pad_token_type_id, pad_to_multiple_of)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         unknown = features[0].keys() - {"input_ids", "attention_mask", "token_type_ids", "labels", "label"}
         if unknown:
             raise ValueError(f"PaddingCollator does not know how to batch {sorted(unknown)}")
         lengths = torch.tensor([len(feature["input_ids"]) for feature in features])
-        positions = torch.arange(int(lengths.max()))
+        width = int(lengths.max())
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        positions = torch.arange(width)
         if self.padding_side == "left":
             is_token = positions >= (positions.numel() - lengths)[:, None]
         else:

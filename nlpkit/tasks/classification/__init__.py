@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "per_device_train_batch_size": 32,
     "per_device_eval_batch_size": 64,
     "metric_for_best_model": "accuracy",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
 }
 
 CARD = CardDefaults("text-classification", "AutoModelForSequenceClassification", "Text Classification")
@@ -119,7 +120,8 @@ def train(run: Run, data: ClassificationData, setup: ModelSetup) -> dict[str, An
         train_dataset=tokenized.get("train"),
         eval_dataset=tokenized.get("validation"),
         test_dataset=None if "test" in data.unlabelled else tokenized.get("test"),
-        data_collator=setup.collator or PaddingCollator.for_tokenizer(setup.tokenizer),
+        data_collator=setup.collator
+        or PaddingCollator.for_tokenizer(setup.tokenizer, run.training_args.pad_to_multiple_of),
         compute_metrics=accuracy_and_f1(),
         card=model_card(CARD, run, setup, args.sample_texts),
         predictions=predictions,

@@ -64,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_strategy": "steps",
     "save_strategy": "steps",
     "metric_for_best_model": "loss",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
 }
 
 

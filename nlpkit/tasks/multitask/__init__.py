@@ -39,7 +39,7 @@ from nlpkit.data.token_classification import (
     TokenClassificationDataArguments,
     load_token_classification_data,
 )
-from nlpkit.tasks import CardDefaults, on_main_process_first, sample_texts_field
+from nlpkit.tasks import CardDefaults, card_languages, local_dataset_name, on_main_process_first, sample_texts_field
 from nlpkit.training import Run
 
 KINDS: dict[str, type[DataArguments]] = {
@@ -164,6 +164,7 @@ DEFAULTS: dict[str, Any] = {
     "per_device_train_batch_size": 32,
     "per_device_eval_batch_size": 64,
     "metric_for_best_model": "mean_score",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
     "remove_unused_columns": False,  # the rows carry their task's name, which the model does not take
 }
 
@@ -222,12 +223,14 @@ def encode_task(task: TaskData, tokenizer: Any) -> Any:
     return tokenize_subwords(task.data, tokenizer, task.spec.data)
 
 
-def collator_for(task: TaskData, tokenizer: Any) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
+def collator_for(
+    task: TaskData, tokenizer: Any, pad_to_multiple_of: int | None = None
+) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
     from transformers import DataCollatorForTokenClassification
 
     if task.spec.kind == "sequence_classification":
-        return PaddingCollator.for_tokenizer(tokenizer)
-    return DataCollatorForTokenClassification(tokenizer)
+        return PaddingCollator.for_tokenizer(tokenizer, pad_to_multiple_of)
+    return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
 
 def metrics_for(task: TaskData) -> Callable[..., dict[str, float]]:
@@ -289,6 +292,8 @@ def train(run: Run, tasks: dict[str, TaskData], setup: Any) -> dict[str, Any]:
         base_model=setup.base_model,
         datasets=[task.spec.data.dataset_name for task in tasks.values() if task.spec.data.dataset_name],
         dataset_description="; ".join(f"{name}: {describe(task.spec.data)}" for name, task in tasks.items()),
+        language=list(dict.fromkeys(code for task in tasks.values() for code in card_languages(task.spec.data))),
+        local_dataset="-".join(filter(None, (local_dataset_name(task.spec.data) for task in tasks.values()))),
         tags=list(setup.tags),
         example_inputs=list(args.sample_texts),
         description=setup.description,
@@ -306,7 +311,12 @@ def train(run: Run, tasks: dict[str, TaskData], setup: Any) -> dict[str, Any]:
         processing_class=setup.tokenizer,
         train_dataset=train_rows,
         eval_dataset=eval_rows or None,
-        data_collator=MultiTaskCollator({name: collator_for(task, setup.tokenizer) for name, task in tasks.items()}),
+        data_collator=MultiTaskCollator(
+            {
+                name: collator_for(task, setup.tokenizer, run.training_args.pad_to_multiple_of)
+                for name, task in tasks.items()
+            }
+        ),
         compute_metrics=None,
         card=card,
         trainer_class=Trainer,

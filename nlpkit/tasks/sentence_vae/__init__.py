@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "logging_steps": 20,
     "metric_for_best_model": "nll_bound",
     "greater_is_better": False,
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
     "remove_unused_columns": False,
 }
 
@@ -303,7 +304,8 @@ def train(run: Run, data: datasets.DatasetDict, setup: ModelSetup) -> dict[str, 
         train_dataset=encoded.get("train"),
         eval_dataset=encoded.get("validation"),
         test_dataset=encoded.get("test"),
-        data_collator=PaddingCollator.for_tokenizer(tokenizer),  # the VAE reconstructs its input: no labels
+        # the VAE reconstructs its input: no labels
+        data_collator=PaddingCollator.for_tokenizer(tokenizer, run.training_args.pad_to_multiple_of),
         compute_metrics=None,
         card=card,
         trainer_class=SentenceVAETrainer,

@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "per_device_train_batch_size": 32,
     "per_device_eval_batch_size": 64,
     "metric_for_best_model": "f1",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
 }
 
 CARD = CardDefaults("token-classification", "AutoModelForTokenClassification", "Token Classification")
@@ -91,14 +92,15 @@ def build_trained(run: Run) -> ModelSetup:
         def encode(data: Any, tokenizer: Any, args: Any) -> Any:
             return encode_words(data, tokenizer, config, args, with_chars)
 
-        return trained_setup(model, tokenizer, run, collator=WordCharCollator(tokenizer), encode=encode)
+        collator = WordCharCollator(tokenizer, run.training_args.pad_to_multiple_of)
+        return trained_setup(model, tokenizer, run, collator=collator, encode=encode)
     from transformers import DataCollatorForTokenClassification
 
     from nlpkit.tasks.token_classification.pretrained import PREFIX_SPACE_MODEL_TYPES, tokenize_subwords
 
     prefix_space = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODEL_TYPES else {}
     model, tokenizer = load_trained(run, AutoModelForTokenClassification, CARD.pipeline_tag, **prefix_space)
-    collator = DataCollatorForTokenClassification(tokenizer)
+    collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=run.training_args.pad_to_multiple_of)
     return trained_setup(model, tokenizer, run, collator=collator, encode=tokenize_subwords)
 
 

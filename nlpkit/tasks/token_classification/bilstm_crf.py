@@ -121,7 +121,7 @@ def build(run: Run, data: TokenClassificationData) -> ModelSetup:
         tags=["ner", "bilstm-crf"],
         description=description,
         hyperparameters=hyperparameters,
-        collator=WordCharCollator(tokenizer),
+        collator=WordCharCollator(tokenizer, run.training_args.pad_to_multiple_of),
         encode=lambda data, tokenizer, task_args: encode_words(data, tokenizer, config, task_args, with_chars),
     )
 
@@ -237,8 +237,8 @@ class WordCharCollator:
     ``char_ids`` rows come padded to ``max_word_length``; the batch keeps only the columns up to its longest word.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase):
-        self.pad = DataCollatorForTokenClassification(tokenizer)
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None = None):
+        self.pad = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         chars = [feature["char_ids"] for feature in features] if "char_ids" in features[0] else None

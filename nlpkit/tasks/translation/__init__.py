@@ -26,6 +26,7 @@ from nlpkit.data.translation import SOURCE, TARGET, TranslationDataArguments, lo
 from nlpkit.io import atomic_write_text
 from nlpkit.metrics import load_metric
 from nlpkit.pipelines import add_translation_pipeline, beam_search_cache
+from nlpkit.plots import readable_token, save_figure
 from nlpkit.predict import predict_records, predictor_for_model
 from nlpkit.tasks import (
     CardDefaults,
@@ -74,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "label_smoothing_factor": 0.1,
     "max_grad_norm": 1.0,
     "metric_for_best_model": "bleu",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
 }
 
 
@@ -202,12 +204,8 @@ def translate(
 def plot_attention(
     model: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast, text: str, path: Path
 ) -> None:
-    """Heat-map of the cross-attention (last decoder layer, mean over heads) while greedily translating ``text``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Heat-map of the cross-attention (last decoder layer, mean over heads) while greedily translating ``text``,
+    with a colour bar and the pieces as a reader writes them (without the tokenizer's subword markers)."""
     model.eval()
     inputs = tokenizer(with_prefix(model, [text]), return_tensors="pt").to(model.device)
     attention_implementation = getattr(model.config, "_attn_implementation", None)
@@ -221,17 +219,28 @@ def plot_attention(
     weights = outputs.cross_attentions[-1][0].mean(0).float().cpu().numpy()  # (T, S)
     source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
     output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:])
-    figure, axes = plt.subplots(figsize=(1 + 0.45 * len(source_tokens), 1 + 0.4 * len(output_tokens)))
-    axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
-    axes.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
-    axes.set_yticks(range(len(output_tokens)), output_tokens)
+    save_figure(attention_figure(weights, source_tokens, output_tokens, title=f"Cross-attention: {text}"), path)
+
+
+def attention_figure(weights: Any, source_tokens: list[str], output_tokens: list[str], title: str) -> Any:
+    """The heat-map of ``weights`` (output pieces x source pieces): readable pieces on the axes, a colour bar, and
+    ``title`` (shortened to fit)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = max(4.5, 1.8 + 0.45 * len(source_tokens))
+    figure, axes = plt.subplots(figsize=(width, max(3.0, 1.6 + 0.4 * len(output_tokens))))
+    image = axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+    figure.colorbar(image, ax=axes, label="attention weight")
+    axes.set_xticks(range(len(source_tokens)), [readable_token(piece) for piece in source_tokens], rotation=90)
+    axes.set_yticks(range(len(output_tokens)), [readable_token(piece) for piece in output_tokens])
     axes.set_xlabel("source")
     axes.set_ylabel("output")
-    figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)
+    limit = max(20, int(width * 9))  # characters that fit above the plot
+    axes.set_title(title if len(title) <= limit else title[: limit - 1] + "…", fontsize="medium")
+    return figure
 
 
 def train(run: Run, data: RawData, setup: ModelSetup) -> dict[str, Any]:
@@ -258,7 +267,10 @@ def train(run: Run, data: RawData, setup: ModelSetup) -> dict[str, Any]:
         train_dataset=tokenized.get("train"),
         eval_dataset=tokenized.get("validation"),
         test_dataset=tokenized.get("test"),
-        data_collator=setup.collator or Seq2SeqCollator(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=setup.collator
+        or Seq2SeqCollator(
+            tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=run.training_args.pad_to_multiple_of
+        ),
         compute_metrics=bleu_and_chrf(tokenizer),
         card=model_card(CARD, run, setup, examples),
         trainer_class=Seq2SeqTrainer,

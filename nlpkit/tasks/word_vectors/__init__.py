@@ -24,7 +24,7 @@ from transformers import Trainer
 
 from nlpkit.data.loading import DataError, resolve_data_path
 from nlpkit.data.word_vectors import Vocabulary, WordVectorDataArguments, corpus_source, encode_corpus, load_corpus
-from nlpkit.tasks import CardDefaults, ModelSetup, on_main_process_first
+from nlpkit.tasks import CardDefaults, ModelSetup, card_languages, local_dataset_name, on_main_process_first
 from nlpkit.training import Run, train_and_save
 from nlpkit.word_vectors import VECTORS_FILE, WordVectors, evaluate_word_vectors, most_similar
 
@@ -80,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "save_strategy": "epoch",
     "logging_steps": 50,
     "metric_for_best_model": "loss",
+    "load_best_model_at_end": True,  # end with the best evaluation's weights (training.keep_best_where_evaluated)
 }
 
 CARD = CardDefaults("feature-extraction", "AutoModel", "Word Vectors")
@@ -211,6 +212,8 @@ def train(run: Run, data: WordVectorData, setup: ModelSetup) -> dict[str, Any]:
         datasets=[args.dataset_name] if args.dataset_name else [],
         dataset_description=args.dataset_description or corpus_source(args),
         tags=["word-vectors", *setup.tags],
+        language=card_languages(args),
+        local_dataset=local_dataset_name(args),
         example_inputs=[" ".join(args.sample_words) or "king"],
         description=setup.description + "\n\n" + USAGE.format(folder="path/to/this/folder"),
         hyperparameters={
