@@ -378,7 +378,7 @@ def _convert(action: argparse.Action, value: Any, where: str) -> Any:
         return None
     if action.nargs in ("+", "*"):
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {value!r} (write [{_yaml_value(value)}])")
         return [_convert_scalar(action, item, where) for item in value]
     if isinstance(value, list):
         raise ConfigError(f"{where}: expected a single value, got a list {value!r}")

@@ -57,6 +57,14 @@ def check_model_folder(path: Path) -> dict[str, Any]:
         raise ConfigError(f"model folder not found: {path}")
     config_file = path / "config.json"
     if not config_file.is_file():
+        adapter_file = path / "adapter_config.json"
+        if adapter_file.is_file():  # nlpkit.lora's save_adapter_only: the adapter needs its base model and peft
+            base = json.loads(adapter_file.read_text(encoding="utf-8")).get("base_model_name_or_path", "?")
+            raise ConfigError(
+                f"{path}: a LoRA adapter for {base}, not a whole model: load it with peft "
+                "(AutoPeftModelFor<Task>.from_pretrained, see its README.md), or train with save_adapter_only false "
+                "for a folder of merged weights"
+            )
         raise ConfigError(f"{path}: not a model folder (no config.json)")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))

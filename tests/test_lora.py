@@ -120,6 +120,16 @@ def test_the_merged_folder_serves_nlpkit_predict_with_the_same_probabilities(mer
     torch.testing.assert_close(found, expected)
 
 
+def test_nlpkit_predict_on_an_adapter_folder_says_in_one_line_how_to_load_it(adapter_run, tiny_bert):
+    from nlpkit.predict import load_predictor
+
+    output_dir, _, _ = adapter_run
+    with pytest.raises(ConfigError) as refused:
+        load_predictor(output_dir)
+    assert str(refused.value).startswith(f"{output_dir}: a LoRA adapter for {tiny_bert}, not a whole model")
+    assert "save_adapter_only false" in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_a_lora_run_resumed_from_a_checkpoint_ends_with_the_adapter_of_an_uninterrupted_run(
     adapter_run, tmp_path, monkeypatch
 ):
