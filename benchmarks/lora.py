@@ -20,12 +20,16 @@ import argparse
 import json
 import resource
 import runpy
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
+from workers import (  # benchmarks/ is on sys.path: scripts run from it
+    add_sst2_arguments,
+    check_sst2_folder,
+    report,
+    run_systems,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("full", "lora")
@@ -82,33 +86,19 @@ def worker(kind: str, data: Path, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="Folder with SST-2 train.tsv and dev.tsv.")
+    add_sst2_arguments(parser)
     parser.add_argument("--budget_minutes", type=float, default=5.0, help="Training time budget of each system.")
-    parser.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="Budget clock: 'cpu' counts this process's CPU time over its threads (fair on a busy shared machine).",
-    )
     parser.add_argument("--lora_r", type=int, default=16, help="LoRA rank.")
     parser.add_argument("--lora_learning_rate", type=float, default=5e-4, help="Learning rate of the LoRA run.")
     parser.add_argument("--only", choices=SYSTEMS, help="Run one system (default: both).")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for name in ("train.tsv", "dev.tsv"):
-        if not (args.data / name).is_file():
-            parser.error(f"{args.data / name} not found: --data must be the SST-2 folder (train.tsv, dev.tsv)")
+    check_sst2_folder(parser, args.data)
     if args.worker:
         worker(args.worker, args.data, args)
         return
 
-    lines = {}
-    for kind in [args.only] if args.only else SYSTEMS:
-        try:
-            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
-        except WorkerFailed as error:
-            sys.exit(str(error))
-        print(json.dumps({"benchmark": "lora", **lines[kind]}), flush=True)
+    lines = run_systems(__file__, "lora", [args.only] if args.only else list(SYSTEMS))
     if len(lines) == 2:
         full, lora = lines["full"], lines["lora"]
         memory = "peak_gpu_memory_mb" if "peak_gpu_memory_mb" in full else "peak_rss_mb"

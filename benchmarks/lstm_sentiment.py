@@ -26,7 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers import WorkerFailed, report, run_worker  # benchmarks/ is on sys.path: scripts run from it
+from workers import (  # benchmarks/ is on sys.path: scripts run from it
+    add_sst2_arguments,
+    check_sst2_folder,
+    report,
+    run_systems,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -124,27 +129,19 @@ def worker(kind: str, data: Path, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="Folder with SST-2 train.tsv and dev.tsv.")
+    add_sst2_arguments(parser, clock=False)
     parser.add_argument("--epochs", type=int, default=1, help="Epochs of the baseline and the same-size run.")
     parser.add_argument("--max_steps", type=int, default=None, help="Stop every system after this many batches.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in every system (default: torch's).")
     parser.add_argument("--only", choices=SYSTEMS, nargs="+", help="Run these systems (default: all).")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for name in ("train.tsv", "dev.tsv"):
-        if not (args.data / name).is_file():
-            parser.error(f"{args.data / name} not found: --data must be the SST-2 folder (train.tsv, dev.tsv)")
+    check_sst2_folder(parser, args.data)
     if args.worker:
         worker(args.worker, args.data, args)
         return
 
-    lines = {}
-    for kind in args.only or SYSTEMS:
-        try:
-            lines[kind] = run_worker(__file__, ["--worker", kind, *sys.argv[1:]])
-        except WorkerFailed as error:
-            sys.exit(str(error))
-        print(json.dumps({"benchmark": "lstm_sentiment", "name": kind, **lines[kind]}), flush=True)
+    lines = run_systems(__file__, "lstm_sentiment", list(args.only or SYSTEMS), name_key="name")
     if "baseline" in lines and "nlpkit_same_size" in lines:
         base, same = lines["baseline"], lines["nlpkit_same_size"]
         comparison = {

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 RESULT_PREFIX = "RESULT "
 
@@ -38,3 +39,37 @@ def run_worker(script: str, arguments: list[str], log_file: Path | None = None) 
     if result.returncode != 0 or not found:
         raise WorkerFailed(f"{' '.join(arguments)} failed ({result.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}")
     return json.loads(found[-1])
+
+
+def run_systems(script: str, benchmark: str, systems: list[str], name_key: str | None = None) -> dict[str, dict]:
+    """In the parent: run each of ``systems`` in its own worker (``script --worker SYSTEM`` plus this process's
+    arguments), printing its JSON line (``benchmark``, and the system under ``name_key`` when given) as it ends;
+    a failed worker ends the benchmark with its output. Returns the lines by system."""
+    lines = {}
+    for system in systems:
+        try:
+            lines[system] = run_worker(script, ["--worker", system, *sys.argv[1:]])
+        except WorkerFailed as error:
+            sys.exit(str(error))
+        named = {name_key: system} if name_key else {}
+        print(json.dumps({"benchmark": benchmark, **named, **lines[system]}), flush=True)
+    return lines
+
+
+def add_sst2_arguments(parser: Any, *, clock: bool = True) -> None:
+    """``--data`` (the SST-2 folder) and, with ``clock``, ``--clock`` (what a time budget counts)."""
+    parser.add_argument("--data", type=Path, required=True, help="Folder with SST-2 train.tsv and dev.tsv.")
+    if clock:
+        parser.add_argument(
+            "--clock",
+            choices=["wall", "cpu"],
+            default="wall",
+            help="Budget clock: 'cpu' counts this process's CPU time over its threads (fair on a busy shared machine).",
+        )
+
+
+def check_sst2_folder(parser: Any, data: Path) -> None:
+    """A usage error naming the file when ``data`` is not an SST-2 folder."""
+    for name in ("train.tsv", "dev.tsv"):
+        if not (data / name).is_file():
+            parser.error(f"{data / name} not found: --data must be the SST-2 folder (train.tsv, dev.tsv)")

@@ -24,7 +24,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import yaml
@@ -34,6 +34,7 @@ from nlpkit.checks import COMMAND_LINE, check_values
 from nlpkit.errors import ConfigError  # re-exported: `from nlpkit.config import ConfigError` keeps working
 
 logger = logging.getLogger("nlpkit")
+T = TypeVar("T")
 
 # Defaults nlpkit sets on TrainingArguments for every recipe (a recipe's own defaults and the YAML file override them).
 RUN_DEFAULTS: dict[str, Any] = {
@@ -68,6 +69,10 @@ class ParsedConfig:
     # Where each key of `explicit` was set last: the config file's path, "command line", "recipe defaults" or
     # "nlpkit defaults" (a key that is absent kept its dataclass default).
     sources: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def of(self, kind: type[T]) -> T:
+        """The parsed dataclass of `kind` (or a subclass): recipes may add argument groups without moving it."""
+        return next(arg for arg in self.args if isinstance(arg, kind))
 
 
 def read_yaml_config(path: str | Path) -> dict[str, Any]:

@@ -405,7 +405,7 @@ def start_run(
     """Parse the recipe's arguments (see :func:`nlpkit.config.parse_args`), set up logging and the seed, and check
     the output folder, the checkpoint to resume and the Hub access, before any data or model loads."""
     parsed = parse_args(dataclass_types, argv, default_config=default_config, defaults=defaults)
-    training_args = next(arg for arg in parsed.args if isinstance(arg, transformers.TrainingArguments))
+    training_args = parsed.of(transformers.TrainingArguments)
     _setup_logging(training_args)
     if parsed.config_file is not None:
         logger.info("Config: %s", parsed.config_file)

@@ -11,7 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LM
 
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.data.language_modeling import LanguageModelingDataArguments, build_blocks, load_text
-from nlpkit.tasks.language_modeling import SAMPLES_FILE
+from nlpkit.tasks import language_modeling
+from nlpkit.tasks.language_modeling import SAMPLES_FILE, pretrained
+from nlpkit.training import TrainingArguments
 from tests.helpers import REPO_ROOT
 
 RECIPE = str(REPO_ROOT / "recipes" / "text_generation.py")
@@ -116,7 +118,8 @@ def test_the_gpt2_shakespeare_config_parses_with_its_hub_id():
     recipe = runpy.run_path(RECIPE)
     config = REPO_ROOT / "recipes" / "configs" / "text_generation" / "gpt2_shakespeare.yaml"
     parsed = parse_args(recipe["ARGUMENTS"], ["--config", str(config)], defaults=recipe["DEFAULTS"])
-    _, pretrained_args, data_args, training_args = parsed.args
+    pretrained_args, data_args = parsed.of(pretrained.Arguments), parsed.of(language_modeling.Arguments)
+    training_args = parsed.of(TrainingArguments)
     assert pretrained_args.model_name_or_path == "openai-community/gpt2" and data_args.block_size == 256
     assert data_args.train_file.startswith("$NLPKIT_SHARED_DATA/") and training_args.learning_rate < 1e-4
     assert not {"model", "tokenizer_kind", "hidden_size", "num_hidden_layers"} & parsed.explicit.keys()

@@ -24,7 +24,8 @@ from transformers import (
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.data.translation import load_translation_data
 from nlpkit.tasks import translation
-from nlpkit.tasks.translation import SAMPLES_FILE
+from nlpkit.tasks.translation import SAMPLES_FILE, pretrained
+from nlpkit.training import Seq2SeqTrainingArguments
 from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
@@ -183,7 +184,8 @@ def test_fine_tuning_settings_without_a_pretrained_model_are_refused(recipe_main
 def test_the_pretrained_configs_parse_with_their_hub_ids(name, model, prefix):
     recipe = runpy.run_path(RECIPE)
     parsed = parse_args(recipe["ARGUMENTS"], ["--config", str(CONFIGS / f"{name}.yaml")], defaults=recipe["DEFAULTS"])
-    _, pretrained_args, task_args, training_args = parsed.args
+    pretrained_args, task_args = parsed.of(pretrained.Arguments), parsed.of(translation.Arguments)
+    training_args = parsed.of(Seq2SeqTrainingArguments)
     assert pretrained_args.model_name_or_path == model and task_args.source_prefix == prefix
     assert task_args.train_file.startswith("$NLPKIT_SHARED_DATA/") and training_args.learning_rate < 1e-3
     assert not {"model", "vocab_size", "hidden_size", "embedding_size", "dropout"} & parsed.explicit.keys()
