@@ -14,6 +14,7 @@ import pytest
 
 from nlpkit import tracking
 from nlpkit.config import ConfigError
+from nlpkit.hub import publishable_files
 from nlpkit.output_folder import release_all
 from tests.helpers import REPO_ROOT
 
@@ -69,6 +70,8 @@ def test_tensorboard_writes_the_train_loss_into_the_output_folder(tracked_run):
         if "train/loss" in accumulator.Tags()["scalars"]:
             logged.update({event.step: event.value for event in accumulator.Scalars("train/loss")})
     assert logged == pytest.approx(train_losses)
+    pushed = publishable_files(output_dir)  # what push_to_hub uploads: the Hub's metrics tab reads runs/
+    assert any(name.startswith("runs/") and ".tfevents." in name for name in pushed)
 
 
 @needs("trackio")
