@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -65,13 +66,27 @@ def last_json_line(output: str) -> dict:
     raise AssertionError(f"no JSON line in output:\n{output}")
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now, for a two-rank launch's rendezvous: launches in parallel test workers
+    would otherwise all bind torch.distributed's default port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rendezvous_options(config_file: str) -> list[str]:
+    """``accelerate launch`` options giving a multi-process config its own port (none for a one-process config)."""
+    return ["--main_process_port", str(free_port())] if config_file.startswith("multi_") else []
+
+
 def launch_recipe(
     recipe: Path | str, *args: str, config_file: str = "cpu.yaml", check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run ``recipe`` through ``accelerate launch`` with one of the project's accelerate configs, as a user would."""
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), str(recipe), *args,
+        "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), *rendezvous_options(config_file),
+        str(recipe), *args,
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:

@@ -19,7 +19,7 @@ import torch
 from nlpkit import cli
 from nlpkit.config import ConfigError
 from nlpkit.pretrained import check_weights
-from tests.helpers import REPO_ROOT, console_script, saved_classifier
+from tests.helpers import REPO_ROOT, console_script, rendezvous_options, saved_classifier
 
 LSTM_RECIPE = str(REPO_ROOT / "recipes" / "lstm_sentiment.py")
 BERT_RECIPE = str(REPO_ROOT / "recipes" / "bert_sentiment.py")
@@ -332,7 +332,8 @@ def test_the_right_folder_for_each_command_still_works(model_folders, capsys):
 
 def launch(*args: str, config_file: str = "cpu.yaml", launcher: tuple[str, ...] | None = None):
     command = [*(launcher or (str(console_script()), "launch")),
-               "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), LSTM_RECIPE, *args]  # fmt: skip
+               "--config_file", str(REPO_ROOT / "accelerate_configs" / config_file), *rendezvous_options(config_file),
+               LSTM_RECIPE, *args]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 

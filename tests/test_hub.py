@@ -502,6 +502,7 @@ def test_unreachable_hub(custom_runs, tmp_path, capsys):
         (READ_TOKEN, "alice/x", "the token of 'alice' is read-only: set HF_TOKEN"),
         (WRITE_TOKEN, "bob/x", "the token of 'alice' cannot push to 'bob' (it can push to: alice, nlpkit-org)"),
     ],
+    ids=["no token", "unknown token", "read-only token", "another account"],  # the tokens are random: not in test ids
 )
 def test_token_problems_are_caught_before_uploading(fresh_hub, custom_runs, tmp_path, capsys, token, repo_id, expected):
     with using_hub(fresh_hub.url, tmp_path, token=token):

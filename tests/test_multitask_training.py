@@ -27,6 +27,7 @@ from tests.helpers import (
     SEQ,
     TASKS,
     accuracy,
+    free_port,
     last_json_line,
     make_examples,
     make_trainer,
@@ -327,7 +328,8 @@ def test_two_ddp_ranks_average_the_gradients_of_every_loss_combination_and_stay_
     script.write_text(DDP_SCRIPT)
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script), str(tmp_path)]
+    ranks = ["--nproc_per_node", "2", "--master_port", str(free_port())]
+    command = [sys.executable, "-m", "torch.distributed.run", *ranks, str(script), str(tmp_path)]
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     result = last_json_line(done.stdout)
