@@ -49,6 +49,7 @@ class ModelCardInfo:
     auto_class: str  # e.g. "AutoModelForSequenceClassification"
     task_name: str  # e.g. "Text Classification" (shown in the model-index)
     base_model: str | None = None  # a Hub id; local folders are not named in the metadata
+    base_model_folder: str = ""  # the name of the local folder fine-tuned from (the card's text only)
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids
     dataset_description: str = ""  # free text: what the model was trained on
     tags: list[str] = field(default_factory=list)
@@ -173,6 +174,15 @@ def training_progress_line(progress: TrainingProgress, hyperparameters: Mapping[
     return f"- Epochs trained: {epochs} ({progress.steps} steps), as configured ({configured})"
 
 
+def base_model_text(info: ModelCardInfo) -> str:
+    """The card's "Base model" line: the Hub id, the local folder fine-tuned from, or that there was none."""
+    if info.base_model:
+        return info.base_model
+    if info.base_model_folder:
+        return f"fine-tuned from a local folder, `{info.base_model_folder}`"
+    return "trained from scratch"
+
+
 def render_model_card(
     info: ModelCardInfo,
     *,
@@ -245,7 +255,7 @@ def render_model_card(
         info.description
         or f"A {info.task_name.lower()} model trained with [nlpkit](https://github.com/nlpkit/nlpkit).",
         "",
-        f"- Base model: {info.base_model or 'trained from scratch'}",
+        f"- Base model: {base_model_text(info)}",
         f"- Data: {info.dataset_description or ', '.join(info.datasets) or 'local files'}",
         f"- Languages: {', '.join(info.language) or 'not given'}",
         "",

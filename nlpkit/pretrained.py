@@ -285,9 +285,14 @@ def load_pretrained_with_labels(
     return model, tokenizer
 
 
-def hub_id(name_or_path: str) -> str | None:
-    """``name_or_path`` when it names a Hub model (what a card's ``base_model`` may say), None for a local folder."""
-    return None if Path(name_or_path).expanduser().exists() else name_or_path
+def card_base_model(name_or_path: str | None) -> dict[str, Any]:
+    """What a card says of the model a run fine-tuned (``name_or_path``; None when it trained from scratch):
+    ``base_model``, a Hub id for the metadata (None for a local folder: a path is no Hub id), and
+    ``base_model_folder``, a local folder's name for the card's text (its full path means nothing elsewhere)."""
+    folder = Path(name_or_path).expanduser() if name_or_path else None
+    if folder is not None and folder.exists():
+        return {"base_model": None, "base_model_folder": folder.resolve().name}
+    return {"base_model": name_or_path or None, "base_model_folder": ""}
 
 
 def fine_tuning_command(argv: Sequence[str]) -> bool:

@@ -22,6 +22,7 @@ from nlpkit.config import ConfigError, parse_args
 from nlpkit.data.classification import ClassificationDataArguments
 from nlpkit.data.translation import TranslationDataArguments
 from nlpkit.plots import loss_curves_figure, plot_loss_curves, readable_token
+from nlpkit.pretrained import card_base_model
 from nlpkit.tasks import card_languages, local_dataset_name
 from nlpkit.tasks.translation import attention_figure
 from tests.hub_double import card_metadata_errors
@@ -129,6 +130,21 @@ def test_the_metadata_names_the_languages_and_a_local_dataset_the_hub_accepts():
     bare = ModelCardInfo("text-classification", "AutoModelForSequenceClassification", "Text Classification")
     dataset = metadata_of(card(bare))["model-index"][0]["results"][0]["dataset"]
     assert dataset["type"] != "local" and dataset["type"] == dataset["name"] == "local-data"
+
+
+def test_the_base_model_is_a_hub_id_in_the_metadata_and_a_local_folder_by_its_name_in_the_text(tmp_path):
+    def fine_tuned_from(name_or_path: str | None) -> str:
+        return card(ModelCardInfo("text-classification", "AutoModelForSequenceClassification", "Text Classification",
+                                  **card_base_model(name_or_path)))  # fmt: skip
+
+    hub = fine_tuned_from("sentence-transformers/all-MiniLM-L6-v2")
+    assert metadata_of(hub)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "- Base model: sentence-transformers/all-MiniLM-L6-v2" in hub
+    (tmp_path / "my-bert").mkdir()
+    local = fine_tuned_from(str(tmp_path / "my-bert"))
+    assert "base_model" not in metadata_of(local) and str(tmp_path) not in local  # a path is no Hub id
+    assert "- Base model: fine-tuned from a local folder, `my-bert`" in local
+    assert "- Base model: trained from scratch" in fine_tuned_from(None)
 
 
 def test_framework_versions_name_the_installed_libraries_and_peft_only_when_used():

@@ -75,6 +75,7 @@ def test_an_adapter_folder_names_its_base_model_and_holds_only_adapters_and_head
     )
     card = (output_dir / "README.md").read_text()
     assert f"A LoRA adapter (peft) for `{tiny_bert}`" in card
+    assert f"- Base model: fine-tuned from a local folder, `{tiny_bert.name}`" in card
     assert "AutoPeftModelForSequenceClassification" in card and "- lora" in card
 
 

@@ -35,6 +35,7 @@ from nlpkit.cards import ModelCardInfo
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import PACKAGED_PREFIX, SPLITS, DataArguments
 from nlpkit.pretrained import (
+    card_base_model,
     check_model_keys,
     data_settings,
     fine_tuning_command,
@@ -54,7 +55,7 @@ class ModelSetup:
     tokenizer: Any  # a transformers tokenizer
     tags: list[str] = field(default_factory=list)
     description: str = ""
-    base_model: str | None = None  # a Hub id (never a local folder) for the card's metadata
+    base_model: str | None = None  # the pretrained model's Hub id or local folder, as given (None: from scratch)
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # the model's own, on the card
     collator: Callable | None = None
     encode: Callable | None = None  # (data, tokenizer, task arguments) -> DatasetDict of model inputs
@@ -76,7 +77,7 @@ def model_card(defaults: CardDefaults, run: Run, setup: ModelSetup, example_inpu
         pipeline_tag=defaults.pipeline_tag,
         auto_class=defaults.auto_class,
         task_name=defaults.task_name,
-        base_model=setup.base_model,
+        **card_base_model(setup.base_model),
         datasets=[data_args.dataset_name] if data_args.dataset_name else [],
         dataset_description=data_args.dataset_description,
         tags=list(setup.tags),

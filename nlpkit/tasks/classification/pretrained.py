@@ -6,7 +6,7 @@ from transformers import AutoModelForSequenceClassification
 
 from nlpkit import lora
 from nlpkit.data.classification import ClassificationData
-from nlpkit.pretrained import PretrainedArguments, hub_id, load_pretrained_with_labels
+from nlpkit.pretrained import PretrainedArguments, load_pretrained_with_labels
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.classification import build_trained
 from nlpkit.training import Run
@@ -19,5 +19,5 @@ def build(run: Run, data: ClassificationData) -> ModelSetup:
         return build_trained(run)
     args = run.get(Arguments)
     model, tokenizer = load_pretrained_with_labels(AutoModelForSequenceClassification, args, data.label_names)
-    setup = ModelSetup(model, tokenizer, tags=["bert"], base_model=hub_id(args.model_name_or_path))
+    setup = ModelSetup(model, tokenizer, tags=["bert"], base_model=args.model_name_or_path)
     return lora.apply(run, setup, "SEQ_CLS", args.model_name_or_path)  # with use_peft: LoRA adapters

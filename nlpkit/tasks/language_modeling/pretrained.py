@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from nlpkit import lora
 from nlpkit.config import ConfigError
 from nlpkit.data.language_modeling import LanguageModelingDataArguments, LanguageModelingText
-from nlpkit.pretrained import PretrainedArguments, from_pretrained, hub_id, resolve_model_path
+from nlpkit.pretrained import PretrainedArguments, from_pretrained, resolve_model_path
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.language_modeling import DEFAULTS as TASK_DEFAULTS
 from nlpkit.training import Run
@@ -67,7 +67,7 @@ def build(run: Run, text: LanguageModelingText) -> ModelSetup:
         model,
         tokenizer,
         tags=["text-generation", model_type],
-        base_model=hub_id(args.model_name_or_path),
+        base_model=args.model_name_or_path,
         hyperparameters={"model": model_type, "vocab_size": len(tokenizer)},
     )
     return lora.apply(run, setup, "CAUSAL_LM", args.model_name_or_path)  # with use_peft: LoRA adapters

@@ -39,6 +39,7 @@ from nlpkit.data.token_classification import (
     TokenClassificationDataArguments,
     load_token_classification_data,
 )
+from nlpkit.pretrained import card_base_model
 from nlpkit.tasks import CardDefaults, card_languages, local_dataset_name, on_main_process_first, sample_texts_field
 from nlpkit.training import Run
 
@@ -289,7 +290,7 @@ def train(run: Run, tasks: dict[str, TaskData], setup: Any) -> dict[str, Any]:
         pipeline_tag=CARD.pipeline_tag,
         auto_class=CARD.auto_class,
         task_name=CARD.task_name,
-        base_model=setup.base_model,
+        **card_base_model(setup.base_model),
         datasets=[task.spec.data.dataset_name for task in tasks.values() if task.spec.data.dataset_name],
         dataset_description="; ".join(f"{name}: {describe(task.spec.data)}" for name, task in tasks.items()),
         language=list(dict.fromkeys(code for task in tasks.values() for code in card_languages(task.spec.data))),

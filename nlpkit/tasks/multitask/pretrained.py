@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from nlpkit.config import ConfigError
 from nlpkit.models.multitask import MultiTaskModel
-from nlpkit.pretrained import PretrainedArguments, from_pretrained, hub_id, resolve_model_path
+from nlpkit.pretrained import PretrainedArguments, from_pretrained, resolve_model_path
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.multitask import TaskData, heads_of
 from nlpkit.training import Run
@@ -30,7 +30,7 @@ def build(run: Run, tasks: dict[str, TaskData]) -> ModelSetup:
         model,
         tokenizer,
         tags=["multitask", model.config.encoder.model_type],
-        base_model=hub_id(args.model_name_or_path),
+        base_model=args.model_name_or_path,
         description=f"`{args.model_name_or_path}` fine-tuned with [nlpkit](https://github.com/nlpkit/nlpkit) as one "
         f"shared encoder with a head per task: {heads}.",
         hyperparameters={"encoder": args.model_name_or_path, "freeze_embeddings": args.freeze_embeddings},

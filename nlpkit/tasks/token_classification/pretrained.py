@@ -25,7 +25,6 @@ from nlpkit.data.token_classification import TokenClassificationData, TokenClass
 from nlpkit.pretrained import (
     PretrainedArguments,
     from_pretrained,
-    hub_id,
     load_pretrained_with_labels,
     resolve_model_path,
 )
@@ -58,7 +57,7 @@ def build(run: Run, data: TokenClassificationData) -> ModelSetup:
         model,
         tokenizer,
         tags=["ner", "bert"],
-        base_model=hub_id(args.model_name_or_path),
+        base_model=args.model_name_or_path,
         collator=DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=run.training_args.pad_to_multiple_of),
         encode=tokenize_subwords,
     )

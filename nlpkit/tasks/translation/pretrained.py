@@ -20,7 +20,7 @@ from nlpkit import lora
 from nlpkit.config import ConfigError
 from nlpkit.data.loading import RawData
 from nlpkit.pipelines.translation_pipeline import language_code_id
-from nlpkit.pretrained import PretrainedArguments, from_pretrained, hub_id, resolve_model_path
+from nlpkit.pretrained import PretrainedArguments, from_pretrained, resolve_model_path
 from nlpkit.tasks import ModelSetup
 from nlpkit.tasks.translation import DEFAULTS as TASK_DEFAULTS
 from nlpkit.tasks.translation import Arguments as TaskArguments
@@ -86,7 +86,7 @@ def build(run: Run, data: RawData) -> ModelSetup:
         model,
         tokenizer,
         tags=["translation", model_type, f"{task_args.source_lang}-{task_args.target_lang}"],
-        base_model=hub_id(args.model_name_or_path),
+        base_model=args.model_name_or_path,
         hyperparameters=hyperparameters,
     )
     return lora.apply(run, setup, "SEQ_2_SEQ_LM", args.model_name_or_path)  # with use_peft: LoRA adapters
