@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -9,10 +10,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel, TrainingArguments
@@ -22,7 +27,9 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 
+from nlpkit.models import MODEL_FAMILIES, ModelFamily
 from nlpkit.multitask import MultiTaskCollator, MultiTaskTrainer
+from nlpkit.tokenization import train_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -255,6 +262,395 @@ def save_tiny_bert(folder: Path) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# The sample files the stand-ins' tokenizers are trained on.
+SAMPLE_PROSE = REPO_ROOT / "nlpkit" / "resources" / "text" / "sample.txt"
+SAMPLE_PAIRS = REPO_ROOT / "nlpkit" / "resources" / "translation" / "train.tsv"
+TINY_GPT2_CONTEXT = 64  # the tiny GPT-2's n_positions
+# The text-generation and translation recipes' shortest fine-tuning runs, for the stand-ins below.
+TEXT_GENERATION_TINY_RUN = [
+    "--block_size", "32", "--max_steps", "3", "--max_train_samples", "24", "--max_eval_samples", "4",
+    "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--eval_strategy", "steps",
+    "--eval_steps", "3", "--save_strategy", "no", "--logging_steps", "1", "--sample_temperatures", "1.0",
+    "--sample_max_new_tokens", "5", "--generation_max_new_tokens", "5",
+]  # fmt: skip
+TRANSLATION_TINY_RUN = [
+    "--max_steps", "2", "--max_train_samples", "16", "--max_eval_samples", "4", "--per_device_train_batch_size", "8",
+    "--per_device_eval_batch_size", "4", "--max_source_length", "24", "--max_target_length", "8",
+    "--num_sample_translations", "2", "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "1",
+]  # fmt: skip
+TINY_SEQ2SEQ_SIZES = {"encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+                      "decoder_attention_heads": 2, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32, "d_model": 16,
+                      "max_position_embeddings": 64}  # fmt: skip
+
+
+def save_tiny_gpt2(folder: Path) -> Path:
+    """A tiny GPT-2 (1 layer, width 16) and a GPT2Tokenizer of 300 byte-level BPE tokens trained on the sample prose,
+    saved as a Hub folder: openai-community/gpt2 without the download."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator([SAMPLE_PROSE.read_text(encoding="utf-8")], trainer)
+    learned = json.loads(bpe.to_str())["model"]
+    tokenizer = GPT2Tokenizer(vocab=learned["vocab"], merges=[tuple(merge) for merge in learned["merges"]])
+    end = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=TINY_GPT2_CONTEXT, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=end, eos_token_id=end)  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sample_sentences() -> list[str]:
+    """Both sides of the sample translation pairs."""
+    return [text for line in SAMPLE_PAIRS.read_text(encoding="utf-8").splitlines() for text in line.split("\t")]
+
+
+def save_tiny_marian(folder: Path) -> Path:
+    """A tiny Marian with a BPE tokenizer of 300 pieces (SentencePiece-like: ▁ marks spaces, </s> ends every text)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
+    bpe.decoder = decoders.Metaspace()
+    bpe.train_from_iterator(
+        sample_sentences(), trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"])
+    )
+    bpe.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    special = {"pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0, "forced_eos_token_id": 1}
+    MarianMTModel(MarianConfig(vocab_size=len(tokenizer), **TINY_SEQ2SEQ_SIZES, **special)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# Three CoNLL sentences with their tags (tests/test_ner.py's pipelines, tests/test_padding.py).
+NER_SENTENCES = [
+    ("John Smith lives in Paris.", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    ("Mary works in London.", ["B-PER", "O", "O", "B-LOC", "O"]),
+    ("Paris welcomes Mary Kovacs.", ["B-LOC", "O", "B-PER", "I-PER", "O"]),  # ko ##vac ##s
+]
+
+
+def write_conll(folder: Path, sentences=NER_SENTENCES) -> Path:
+    """``folder/train.txt``: ``sentences`` as a CoNLL file (one "word tag" per line, the final dot a word)."""
+    words = [(text.rstrip(".").split() + ["."], tags) for text, tags in sentences]
+    path = folder / "train.txt"
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s)) for s in words) + "\n", encoding="utf-8")
+    return path
+
+
+# ---- One tiny setting per family of the registry (nlpkit.models.MODEL_FAMILIES), keyed by its model_type: a tokenizer,
+# config keys, a batch with labels. tests/test_model_contract.py checks every family's contract with them; a new family
+# adds its setting here. The configs use only keys whose names are the same before and after the config renames
+# (vocab_size, hidden_size, ...), so that they never depend on which names a family uses for its other settings.
+
+CLASSIFIER_TEXTS = [
+    "a truly great film",
+    "boring and far too long",
+    "great acting , great story",
+    "a dull , boring mess",
+]
+SENTIMENTS = ["positive", "negative", "positive", "negative"]
+TAGGED = [
+    ("John Smith lives in Paris .", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    ("Mary works in London .", ["B-PER", "O", "O", "B-LOC", "O"]),
+    ("Paris welcomes Mary Jones .", ["B-LOC", "O", "B-PER", "I-PER", "O"]),
+]
+BIO_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+LM_TEXTS = ["to be or not to be", "that is the question", "whether tis nobler in the mind"]
+PAIRS = [
+    ("ein hund läuft", "a dog runs"),
+    ("eine katze schläft", "a cat sleeps"),
+    ("zwei hunde spielen im park", "two dogs play in the park"),
+]
+
+
+WORD_VECTOR_TEXTS = ["the king rules the land", "the queen rules the land", "a man walks home", "a woman walks home"]
+
+
+def labelled(names: list[str]) -> dict[str, Any]:
+    return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
+
+
+def classification_batch(tokenizer) -> dict[str, torch.Tensor]:
+    batch = dict(tokenizer(CLASSIFIER_TEXTS, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([0 if sentiment == "positive" else 1 for sentiment in SENTIMENTS])
+    return batch
+
+
+def tagging_batch(tokenizer) -> dict[str, torch.Tensor]:
+    batch = dict(tokenizer([text for text, _ in TAGGED], padding=True, return_tensors="pt"))
+    labels = torch.full_like(batch["input_ids"], -100)
+    for row, (_, tags) in enumerate(TAGGED):
+        assert len(tags) == int(batch["attention_mask"][row].sum())  # one token per word
+        labels[row, : len(tags)] = torch.tensor([BIO_LABELS.index(tag) for tag in tags])
+    batch["labels"] = labels
+    return batch
+
+
+def causal_lm_batch(tokenizer) -> dict[str, torch.Tensor]:
+    batch = dict(tokenizer(LM_TEXTS, padding=True, return_tensors="pt"))  # left-padded
+    batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    return batch
+
+
+def seq2seq_batch(tokenizer) -> dict[str, torch.Tensor]:
+    encoded = tokenizer([s for s, _ in PAIRS], text_target=[t for _, t in PAIRS], padding=True, return_tensors="pt")
+    labels = encoded["labels"].masked_fill(encoded["labels"] == tokenizer.pad_token_id, -100)
+    decoder_input_ids = torch.cat([torch.full_like(labels[:, :1], tokenizer.bos_token_id), labels[:, :-1]], dim=1)
+    return {
+        "input_ids": encoded["input_ids"],
+        "attention_mask": encoded["attention_mask"],
+        "decoder_input_ids": decoder_input_ids.masked_fill(decoder_input_ids == -100, tokenizer.pad_token_id),
+        "labels": labels,
+    }
+
+
+def word_ids(tokenizer) -> list[list[int]]:
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in WORD_VECTOR_TEXTS]
+
+
+def cbow_batch(tokenizer, window: int = 2, block: int = 4, shared: int = 3) -> dict[str, torch.Tensor]:
+    """Word2Vec's CBOW examples: each word of WORD_VECTOR_TEXTS from its neighbours (padded, masked at sentence
+    ends), with seeded negatives shared by each block of ``block`` examples (the default way, last block shorter)."""
+    contexts, centres = [], []
+    for ids in word_ids(tokenizer):
+        for position, centre in enumerate(ids):
+            context = ids[max(0, position - window) : position] + ids[position + 1 : position + 1 + window]
+            contexts.append(context + [tokenizer.pad_token_id] * (2 * window - len(context)))
+            centres.append(centre)
+    input_ids = torch.tensor(contexts)
+    blocks = -(-len(centres) // block)
+    negatives = torch.randint(len(tokenizer), (blocks, shared), generator=torch.Generator().manual_seed(0))
+    return {
+        "input_ids": input_ids,
+        "attention_mask": input_ids.ne(tokenizer.pad_token_id).long(),
+        "output_ids": torch.tensor(centres),
+        "negative_ids": negatives,
+    }
+
+
+def cooccurrence_batch(tokenizer, window: int = 2) -> dict[str, torch.Tensor]:
+    """GloVe's entries: the nonzero co-occurrence counts of WORD_VECTOR_TEXTS, a pair at distance k adding 1/k."""
+    counts: dict[tuple[int, int], float] = defaultdict(float)
+    for ids in word_ids(tokenizer):
+        for position, word in enumerate(ids):
+            for distance in range(1, window + 1):
+                if position + distance < len(ids):
+                    counts[word, ids[position + distance]] += 1.0 / distance
+                    counts[ids[position + distance], word] += 1.0 / distance
+    pairs = sorted(counts)
+    return {
+        "input_ids": torch.tensor([row for row, _ in pairs]),
+        "output_ids": torch.tensor([column for _, column in pairs]),
+        "cooccurrence": torch.tensor([counts[pair] for pair in pairs]),
+    }
+
+
+def randomise_zero_parameters(model, tokenizer) -> None:
+    """Parameters that start at zero (Word2Vec's output vectors, GloVe's biases) get random values, so that the
+    outputs compared after loading depend on every parameter (Word2Vec's scores are all 0 at initialisation)."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_()
+
+
+def set_word_vocabulary(model, tokenizer) -> None:
+    """The BiLSTM-CRF reads the characters of its vocabulary words from a buffer (saved with the weights)."""
+    if getattr(model, "char_encoder", None) is not None:
+        model.set_word_vocabulary(tokenizer.get_vocab(), tokenizer.all_special_tokens)
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """A family's tiny setting. `config` maps the tokenizer to config keys; `batch` gives forward inputs + labels."""
+
+    tokenizer: Callable[[], Any]
+    config: Callable[[Any], dict[str, Any]]
+    batch: Callable[[Any], dict[str, torch.Tensor]]
+    learning_rate: float  # AdamW's, for overfitting the batch
+    prepare: Callable[[Any, Any], None] = lambda model, tokenizer: None  # (model, tokenizer) after construction
+
+
+TINY: dict[str, Tiny] = {
+    "lstm_classifier": Tiny(
+        tokenizer=lambda: train_tokenizer(CLASSIFIER_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "hidden_size": 8,
+            "embedding_dropout": 0.0,
+            "classifier_dropout": 0.0,
+            **labelled(["positive", "negative"]),
+        },
+        batch=classification_batch,
+        learning_rate=3e-2,
+    ),
+    "bilstm_crf": Tiny(
+        tokenizer=lambda: train_tokenizer([text for text, _ in TAGGED], kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "char_encoder": "cnn",
+            "char_alphabet": "".join(sorted(set("".join(text for text, _ in TAGGED)) - {" "})),
+            "char_hidden_size": 8,
+            "dropout": 0.0,
+            **labelled(BIO_LABELS),
+        },
+        batch=tagging_batch,
+        learning_rate=3e-2,
+        prepare=set_word_vocabulary,
+    ),
+    "gpt": Tiny(
+        tokenizer=lambda: train_tokenizer(LM_TEXTS, kind="char", padding_side="left"),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 64,
+            "initializer_range": 0.2,  # peaked predictions: greedy decoding does not repeat one token
+        },
+        batch=causal_lm_batch,
+        learning_rate=1e-2,
+    ),
+    "lstm_lm": Tiny(
+        tokenizer=lambda: train_tokenizer(LM_TEXTS, kind="char", padding_side="left"),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "embedding_size": 24,
+            "hidden_size": 24,  # equal sizes, so that the embeddings can be tied
+            "num_hidden_layers": 2,
+            "initializer_range": 0.5,
+        },
+        batch=causal_lm_batch,
+        learning_rate=3e-2,
+    ),
+    "rnn_seq2seq": Tiny(
+        tokenizer=lambda: train_tokenizer(
+            [text for pair in PAIRS for text in pair],
+            kind="word",
+            min_frequency=1,
+            bos_token="<s>",
+            eos_token="</s>",
+            add_eos_token=True,  # sources and targets end in </s>; the decoder starts from <s>
+        ),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "embedding_size": 16,
+            "encoder_hidden_size": 16,
+            "hidden_size": 16,
+            "dropout": 0.0,
+        },
+        batch=seq2seq_batch,
+        learning_rate=3e-2,
+    ),
+    # The word vector models have no head and no labels: only the registry-wide tests (saving, loading, remote code,
+    # tying, config help) run on them; the training tests are the heads'. Their own tests: test_word_vector_models.py.
+    "word2vec": Tiny(
+        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "embedding_size": 8,
+            "architecture": "cbow",  # the path with padding and a mask; skip-gram is one gather less
+            "window": 2,
+            "negative": 3,
+            "negative_block_size": 4,
+            "shared_negatives": 3,
+        },
+        batch=cbow_batch,
+        learning_rate=3e-2,
+        prepare=randomise_zero_parameters,
+    ),
+    "glove": Tiny(
+        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {"vocab_size": len(tokenizer), "embedding_size": 8, "window": 2, "x_max": 2.0},
+        batch=cooccurrence_batch,
+        learning_rate=3e-2,
+        prepare=randomise_zero_parameters,
+    ),
+    # An encoder-decoder for generate(): right-padded sentences ending in </s> are encoded, the decoder starts from <s>.
+    # Its own tests (KL, annealing, word dropout, generation from latent codes): test_sentence_vae_model.py.
+    "sentence_vae": Tiny(
+        tokenizer=lambda: train_tokenizer(
+            LM_TEXTS, kind="word", min_frequency=1, bos_token="<s>", eos_token="</s>", add_eos_token=True
+        ),
+        config=lambda tokenizer: {
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "unk_token_id": tokenizer.unk_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "embedding_size": 16,
+            "hidden_size": 16,  # equal sizes, so that the embeddings can be tied
+            "latent_size": 4,
+            "initializer_range": 0.5,
+        },
+        batch=causal_lm_batch,  # right-padded here: labels are the sentences, -100 at padding
+        learning_rate=3e-2,
+    ),
+    # One head, so that forward needs no `task`; a tiny BERT encoder (a nested transformers config rebuilt when
+    # loading). The BiLSTM encoder's remote-code load and the heads: test_multitask_model.py.
+    "multitask": Tiny(
+        tokenizer=lambda: train_tokenizer(CLASSIFIER_TEXTS, kind="word", min_frequency=1),
+        config=lambda tokenizer: {
+            "encoder_type": "pretrained",
+            "encoder": {
+                "model_type": "bert",
+                "vocab_size": len(tokenizer),
+                "pad_token_id": tokenizer.pad_token_id,
+                "hidden_size": 16,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "max_position_embeddings": 32,
+            },
+            "heads": [{"name": "sentiment", "kind": "sequence_classification", "labels": ["positive", "negative"]}],
+        },
+        batch=classification_batch,
+        learning_rate=3e-2,
+    ),
+}
+
+
+# The classes each family resolves to, and pytest params over the families.
+RESOLVED = {family.model_type: family.resolve() for family in MODEL_FAMILIES}
+
+FAMILIES = [pytest.param(family, id=family.model_type) for family in MODEL_FAMILIES]
+
+
+@functools.cache
+def tiny_tokenizer(model_type: str):
+    return TINY[model_type].tokenizer()
+
+
+def tiny_model(family: ModelFamily, model_class: type, seed: int = 0, **overrides):
+    """A freshly initialised tiny `model_class` (eval mode) and its family's tokenizer."""
+    tiny, tokenizer = TINY[family.model_type], tiny_tokenizer(family.model_type)
+    config = RESOLVED[family.model_type].config_class(**{**tiny.config(tokenizer), **overrides})
+    torch.manual_seed(seed)
+    model = model_class(config)
+    tiny.prepare(model, tokenizer)
+    return model.eval(), tokenizer
+
+
+def tiny_batch(family: ModelFamily) -> dict[str, torch.Tensor]:
+    return TINY[family.model_type].batch(tiny_tokenizer(family.model_type))
 
 
 # ---- A tiny multi-head model honouring the multi-task model's contract (tests/test_multitask_training.py and the

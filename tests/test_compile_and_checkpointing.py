@@ -17,8 +17,7 @@ import torch._dynamo
 
 from nlpkit.errors import ConfigError
 from nlpkit.training import check_gradient_checkpointing
-from tests.helpers import REPO_ROOT, run_recipe
-from tests.test_model_contract import FAMILIES, RESOLVED, tiny_batch, tiny_model
+from tests.helpers import FAMILIES, REPO_ROOT, RESOLVED, run_recipe, tiny_batch, tiny_model
 
 
 def trained_class(family) -> type:

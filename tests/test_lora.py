@@ -10,9 +10,14 @@ import torch
 from safetensors.torch import load_file
 
 from nlpkit.config import ConfigError
-from tests.helpers import REPO_ROOT, save_tiny_bert
-from tests.test_pretrained_causal_lm import TINY_RUN as LM_RUN
-from tests.test_pretrained_causal_lm import gpt2_folder  # noqa: F401 (a fixture)
+from tests.helpers import (
+    REPO_ROOT,
+    TEXT_GENERATION_TINY_RUN,
+    TRANSLATION_TINY_RUN,
+    save_tiny_bert,
+    save_tiny_gpt2,
+    save_tiny_marian,
+)
 
 peft = pytest.importorskip("peft", reason="peft is not installed (pip install 'nlpkit[peft]')")
 
@@ -176,16 +181,12 @@ def test_ner_fine_tunes_a_pretrained_encoder_with_lora(tiny_bert, tmp_path):
     assert not any("lora_" in name for name in load_file(output_dir / "model.safetensors"))
 
 
-def test_a_causal_lm_and_a_translation_model_fine_tune_with_lora_and_save_their_adapters(gpt2_folder, tmp_path):  # noqa: F811
+def test_a_causal_lm_and_a_translation_model_fine_tune_with_lora_and_save_their_adapters(tmp_path):
     from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
 
-    from tests.test_pretrained_seq2seq import TINY_RUN as TRANSLATION_RUN
-    from tests.test_pretrained_seq2seq import marian_folder
-
-    marian = marian_folder(tmp_path / "marian")
     runs = [
-        (TEXT_GENERATION, gpt2_folder, LM_RUN, AutoPeftModelForCausalLM),
-        (TRANSLATION, marian, TRANSLATION_RUN, AutoPeftModelForSeq2SeqLM),
+        (TEXT_GENERATION, save_tiny_gpt2(tmp_path / "gpt2"), TEXT_GENERATION_TINY_RUN, AutoPeftModelForCausalLM),
+        (TRANSLATION, save_tiny_marian(tmp_path / "marian"), TRANSLATION_TINY_RUN, AutoPeftModelForSeq2SeqLM),
     ]
     for recipe, base, run_args, auto_class in runs:
         output_dir = tmp_path / Path(recipe).stem

@@ -1,24 +1,18 @@
 """The contract every nlpkit model keeps, checked for each entry of the registry (nlpkit.models.MODEL_FAMILIES).
 
-A new family gets these tests by adding its registry entry and a tiny setting to TINY below: save/load through its
-Auto class, tied and untied weights, loading without nlpkit, pipeline(), overfitting a batch, Trainer's
-num_items_in_batch and, for generators, cached == uncached generation.
-
-The tiny configs use only keys whose names are the same before and after the config renames (vocab_size,
-hidden_size, ...), so that they never depend on which names a family uses for its other settings.
+A new family gets these tests by adding its registry entry and a tiny setting to TINY (tests/helpers.py):
+save/load through its Auto class, tied and untied weights, loading without nlpkit, pipeline(), overfitting a batch,
+Trainer's num_items_in_batch and, for generators, cached == uncached generation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import json
 import pkgutil
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import torch
@@ -31,286 +25,16 @@ import nlpkit.models
 from nlpkit.config import model_arguments
 from nlpkit.models import MODEL_FAMILIES, ModelFamily, model_family
 from nlpkit.pipelines import add_translation_pipeline
-from nlpkit.tokenization import train_tokenizer
-from tests.helpers import last_json_line, run_without_nlpkit
-
-# ---------------------------------------------------------------------------------------------------------------------
-# One tiny setting per family, keyed by the registry's model_type: a tokenizer, config keys, a batch with labels.
-
-CLASSIFIER_TEXTS = [
-    "a truly great film",
-    "boring and far too long",
-    "great acting , great story",
-    "a dull , boring mess",
-]
-SENTIMENTS = ["positive", "negative", "positive", "negative"]
-TAGGED = [
-    ("John Smith lives in Paris .", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
-    ("Mary works in London .", ["B-PER", "O", "O", "B-LOC", "O"]),
-    ("Paris welcomes Mary Jones .", ["B-LOC", "O", "B-PER", "I-PER", "O"]),
-]
-BIO_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-LM_TEXTS = ["to be or not to be", "that is the question", "whether tis nobler in the mind"]
-PAIRS = [
-    ("ein hund läuft", "a dog runs"),
-    ("eine katze schläft", "a cat sleeps"),
-    ("zwei hunde spielen im park", "two dogs play in the park"),
-]
-
-
-WORD_VECTOR_TEXTS = ["the king rules the land", "the queen rules the land", "a man walks home", "a woman walks home"]
-
-
-def labelled(names: list[str]) -> dict[str, Any]:
-    return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
-
-
-def classification_batch(tokenizer) -> dict[str, torch.Tensor]:
-    batch = dict(tokenizer(CLASSIFIER_TEXTS, padding=True, return_tensors="pt"))
-    batch["labels"] = torch.tensor([0 if sentiment == "positive" else 1 for sentiment in SENTIMENTS])
-    return batch
-
-
-def tagging_batch(tokenizer) -> dict[str, torch.Tensor]:
-    batch = dict(tokenizer([text for text, _ in TAGGED], padding=True, return_tensors="pt"))
-    labels = torch.full_like(batch["input_ids"], -100)
-    for row, (_, tags) in enumerate(TAGGED):
-        assert len(tags) == int(batch["attention_mask"][row].sum())  # one token per word
-        labels[row, : len(tags)] = torch.tensor([BIO_LABELS.index(tag) for tag in tags])
-    batch["labels"] = labels
-    return batch
-
-
-def causal_lm_batch(tokenizer) -> dict[str, torch.Tensor]:
-    batch = dict(tokenizer(LM_TEXTS, padding=True, return_tensors="pt"))  # left-padded
-    batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    return batch
-
-
-def seq2seq_batch(tokenizer) -> dict[str, torch.Tensor]:
-    encoded = tokenizer([s for s, _ in PAIRS], text_target=[t for _, t in PAIRS], padding=True, return_tensors="pt")
-    labels = encoded["labels"].masked_fill(encoded["labels"] == tokenizer.pad_token_id, -100)
-    decoder_input_ids = torch.cat([torch.full_like(labels[:, :1], tokenizer.bos_token_id), labels[:, :-1]], dim=1)
-    return {
-        "input_ids": encoded["input_ids"],
-        "attention_mask": encoded["attention_mask"],
-        "decoder_input_ids": decoder_input_ids.masked_fill(decoder_input_ids == -100, tokenizer.pad_token_id),
-        "labels": labels,
-    }
-
-
-def word_ids(tokenizer) -> list[list[int]]:
-    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in WORD_VECTOR_TEXTS]
-
-
-def cbow_batch(tokenizer, window: int = 2, block: int = 4, shared: int = 3) -> dict[str, torch.Tensor]:
-    """Word2Vec's CBOW examples: each word of WORD_VECTOR_TEXTS from its neighbours (padded, masked at sentence
-    ends), with seeded negatives shared by each block of ``block`` examples (the default way, last block shorter)."""
-    contexts, centres = [], []
-    for ids in word_ids(tokenizer):
-        for position, centre in enumerate(ids):
-            context = ids[max(0, position - window) : position] + ids[position + 1 : position + 1 + window]
-            contexts.append(context + [tokenizer.pad_token_id] * (2 * window - len(context)))
-            centres.append(centre)
-    input_ids = torch.tensor(contexts)
-    blocks = -(-len(centres) // block)
-    negatives = torch.randint(len(tokenizer), (blocks, shared), generator=torch.Generator().manual_seed(0))
-    return {
-        "input_ids": input_ids,
-        "attention_mask": input_ids.ne(tokenizer.pad_token_id).long(),
-        "output_ids": torch.tensor(centres),
-        "negative_ids": negatives,
-    }
-
-
-def cooccurrence_batch(tokenizer, window: int = 2) -> dict[str, torch.Tensor]:
-    """GloVe's entries: the nonzero co-occurrence counts of WORD_VECTOR_TEXTS, a pair at distance k adding 1/k."""
-    counts: dict[tuple[int, int], float] = defaultdict(float)
-    for ids in word_ids(tokenizer):
-        for position, word in enumerate(ids):
-            for distance in range(1, window + 1):
-                if position + distance < len(ids):
-                    counts[word, ids[position + distance]] += 1.0 / distance
-                    counts[ids[position + distance], word] += 1.0 / distance
-    pairs = sorted(counts)
-    return {
-        "input_ids": torch.tensor([row for row, _ in pairs]),
-        "output_ids": torch.tensor([column for _, column in pairs]),
-        "cooccurrence": torch.tensor([counts[pair] for pair in pairs]),
-    }
-
-
-def randomise_zero_parameters(model, tokenizer) -> None:
-    """Parameters that start at zero (Word2Vec's output vectors, GloVe's biases) get random values, so that the
-    outputs compared after loading depend on every parameter (Word2Vec's scores are all 0 at initialisation)."""
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if not parameter.any():
-                parameter.normal_()
-
-
-def set_word_vocabulary(model, tokenizer) -> None:
-    """The BiLSTM-CRF reads the characters of its vocabulary words from a buffer (saved with the weights)."""
-    if getattr(model, "char_encoder", None) is not None:
-        model.set_word_vocabulary(tokenizer.get_vocab(), tokenizer.all_special_tokens)
-
-
-@dataclass(frozen=True)
-class Tiny:
-    """A family's tiny setting. `config` maps the tokenizer to config keys; `batch` gives forward inputs + labels."""
-
-    tokenizer: Callable[[], Any]
-    config: Callable[[Any], dict[str, Any]]
-    batch: Callable[[Any], dict[str, torch.Tensor]]
-    learning_rate: float  # AdamW's, for overfitting the batch
-    prepare: Callable[[Any, Any], None] = lambda model, tokenizer: None  # (model, tokenizer) after construction
-
-
-TINY: dict[str, Tiny] = {
-    "lstm_classifier": Tiny(
-        tokenizer=lambda: train_tokenizer(CLASSIFIER_TEXTS, kind="word", min_frequency=1),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "hidden_size": 8,
-            "embedding_dropout": 0.0,
-            "classifier_dropout": 0.0,
-            **labelled(["positive", "negative"]),
-        },
-        batch=classification_batch,
-        learning_rate=3e-2,
-    ),
-    "bilstm_crf": Tiny(
-        tokenizer=lambda: train_tokenizer([text for text, _ in TAGGED], kind="word", min_frequency=1),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "char_encoder": "cnn",
-            "char_alphabet": "".join(sorted(set("".join(text for text, _ in TAGGED)) - {" "})),
-            "char_hidden_size": 8,
-            "dropout": 0.0,
-            **labelled(BIO_LABELS),
-        },
-        batch=tagging_batch,
-        learning_rate=3e-2,
-        prepare=set_word_vocabulary,
-    ),
-    "gpt": Tiny(
-        tokenizer=lambda: train_tokenizer(LM_TEXTS, kind="char", padding_side="left"),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 64,
-            "initializer_range": 0.2,  # peaked predictions: greedy decoding does not repeat one token
-        },
-        batch=causal_lm_batch,
-        learning_rate=1e-2,
-    ),
-    "lstm_lm": Tiny(
-        tokenizer=lambda: train_tokenizer(LM_TEXTS, kind="char", padding_side="left"),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "embedding_size": 24,
-            "hidden_size": 24,  # equal sizes, so that the embeddings can be tied
-            "num_hidden_layers": 2,
-            "initializer_range": 0.5,
-        },
-        batch=causal_lm_batch,
-        learning_rate=3e-2,
-    ),
-    "rnn_seq2seq": Tiny(
-        tokenizer=lambda: train_tokenizer(
-            [text for pair in PAIRS for text in pair],
-            kind="word",
-            min_frequency=1,
-            bos_token="<s>",
-            eos_token="</s>",
-            add_eos_token=True,  # sources and targets end in </s>; the decoder starts from <s>
-        ),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "embedding_size": 16,
-            "encoder_hidden_size": 16,
-            "hidden_size": 16,
-            "dropout": 0.0,
-        },
-        batch=seq2seq_batch,
-        learning_rate=3e-2,
-    ),
-    # The word vector models have no head and no labels: only the registry-wide tests (saving, loading, remote code,
-    # tying, config help) run on them; the training tests are the heads'. Their own tests: test_word_vector_models.py.
-    "word2vec": Tiny(
-        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "embedding_size": 8,
-            "architecture": "cbow",  # the path with padding and a mask; skip-gram is one gather less
-            "window": 2,
-            "negative": 3,
-            "negative_block_size": 4,
-            "shared_negatives": 3,
-        },
-        batch=cbow_batch,
-        learning_rate=3e-2,
-        prepare=randomise_zero_parameters,
-    ),
-    "glove": Tiny(
-        tokenizer=lambda: train_tokenizer(WORD_VECTOR_TEXTS, kind="word", min_frequency=1),
-        config=lambda tokenizer: {"vocab_size": len(tokenizer), "embedding_size": 8, "window": 2, "x_max": 2.0},
-        batch=cooccurrence_batch,
-        learning_rate=3e-2,
-        prepare=randomise_zero_parameters,
-    ),
-    # An encoder-decoder for generate(): right-padded sentences ending in </s> are encoded, the decoder starts from <s>.
-    # Its own tests (KL, annealing, word dropout, generation from latent codes): test_sentence_vae_model.py.
-    "sentence_vae": Tiny(
-        tokenizer=lambda: train_tokenizer(
-            LM_TEXTS, kind="word", min_frequency=1, bos_token="<s>", eos_token="</s>", add_eos_token=True
-        ),
-        config=lambda tokenizer: {
-            "vocab_size": len(tokenizer),
-            "pad_token_id": tokenizer.pad_token_id,
-            "unk_token_id": tokenizer.unk_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "embedding_size": 16,
-            "hidden_size": 16,  # equal sizes, so that the embeddings can be tied
-            "latent_size": 4,
-            "initializer_range": 0.5,
-        },
-        batch=causal_lm_batch,  # right-padded here: labels are the sentences, -100 at padding
-        learning_rate=3e-2,
-    ),
-    # One head, so that forward needs no `task`; a tiny BERT encoder (a nested transformers config rebuilt when
-    # loading). The BiLSTM encoder's remote-code load and the heads: test_multitask_model.py.
-    "multitask": Tiny(
-        tokenizer=lambda: train_tokenizer(CLASSIFIER_TEXTS, kind="word", min_frequency=1),
-        config=lambda tokenizer: {
-            "encoder_type": "pretrained",
-            "encoder": {
-                "model_type": "bert",
-                "vocab_size": len(tokenizer),
-                "pad_token_id": tokenizer.pad_token_id,
-                "hidden_size": 16,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "intermediate_size": 32,
-                "max_position_embeddings": 32,
-            },
-            "heads": [{"name": "sentiment", "kind": "sequence_classification", "labels": ["positive", "negative"]}],
-        },
-        batch=classification_batch,
-        learning_rate=3e-2,
-    ),
-}
+from tests.helpers import (
+    FAMILIES,
+    RESOLVED,
+    TINY,
+    last_json_line,
+    run_without_nlpkit,
+    tiny_batch,
+    tiny_model,
+    tiny_tokenizer,
+)
 
 # The pipeline task of each head's (first) Auto class; the seq2seq ships its own pipeline (transformers 5 has none).
 PIPELINE_TASKS = {
@@ -319,8 +43,6 @@ PIPELINE_TASKS = {
     "AutoModelForCausalLM": "text-generation",
     "AutoModelForSeq2SeqLM": "translation",
 }
-
-RESOLVED = {family.model_type: family.resolve() for family in MODEL_FAMILIES}
 
 
 def model_cases(keep: Callable[[ModelFamily, type, tuple[type, ...]], bool] = lambda *_: True) -> list:
@@ -336,26 +58,6 @@ def model_cases(keep: Callable[[ModelFamily, type, tuple[type, ...]], bool] = la
 ALL_MODELS = model_cases()
 HEADS = model_cases(lambda family, model_class, auto_classes: auto_classes[0] is not transformers.AutoModel)
 GENERATORS = model_cases(lambda family, model_class, auto_classes: issubclass(model_class, GenerationMixin))
-FAMILIES = [pytest.param(family, id=family.model_type) for family in MODEL_FAMILIES]
-
-
-@functools.cache
-def tiny_tokenizer(model_type: str):
-    return TINY[model_type].tokenizer()
-
-
-def tiny_model(family: ModelFamily, model_class: type, seed: int = 0, **overrides):
-    """A freshly initialised tiny `model_class` (eval mode) and its family's tokenizer."""
-    tiny, tokenizer = TINY[family.model_type], tiny_tokenizer(family.model_type)
-    config = RESOLVED[family.model_type].config_class(**{**tiny.config(tokenizer), **overrides})
-    torch.manual_seed(seed)
-    model = model_class(config)
-    tiny.prepare(model, tokenizer)
-    return model.eval(), tokenizer
-
-
-def tiny_batch(family: ModelFamily) -> dict[str, torch.Tensor]:
-    return TINY[family.model_type].batch(tiny_tokenizer(family.model_type))
 
 
 def without_labels(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

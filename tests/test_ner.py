@@ -35,7 +35,7 @@ from nlpkit.tasks.token_classification import bilstm_crf, entity_metrics, pretra
 from nlpkit.tasks.token_classification.bilstm_crf import WordCharCollator, encode_words
 from nlpkit.tasks.token_classification.pretrained import align_labels, begin_to_inside, tokenize_subwords
 from nlpkit.training import Run, TrainingArguments
-from tests.helpers import REPO_ROOT, launch_recipe
+from tests.helpers import NER_SENTENCES, REPO_ROOT, launch_recipe, write_conll
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -198,21 +198,11 @@ def test_subword_tokenization_aligns_and_scores_words(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------------
 # Entities from tiny trained models, through pipelines
 
-SENTENCES = [
-    ("John Smith lives in Paris.", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
-    ("Mary works in London.", ["B-PER", "O", "O", "B-LOC", "O"]),
-    ("Paris welcomes Mary Kovacs.", ["B-LOC", "O", "B-PER", "I-PER", "O"]),  # ko ##vac ##s
-]
-EXPECTED = [
+EXPECTED = [  # the entities of NER_SENTENCES
     [("PER", 0, 10, "John Smith"), ("LOC", 20, 25, "Paris")],
     [("PER", 0, 4, "Mary"), ("LOC", 14, 20, "London")],
     [("LOC", 0, 5, "Paris"), ("PER", 15, 26, "Mary Kovacs")],
 ]
-
-
-def conll_file(tmp_path, sentences=SENTENCES):
-    words = [(text.rstrip(".").split() + ["."], tags) for text, tags in sentences]
-    return write(tmp_path, "train.txt", "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s)) for s in words) + "\n")
 
 
 def overfit(model, batches, steps=80, lr=0.02):
@@ -231,7 +221,7 @@ def found(results):
 
 
 def test_bilstm_crf_pipeline_groups_entities_with_offsets(tmp_path):
-    args = data_args(train_file=str(conll_file(tmp_path)))
+    args = data_args(train_file=str(write_conll(tmp_path)))
     data = load_token_classification_data(args)
     data.raw.splits["train"] = datasets.concatenate_datasets([data.raw.splits["train"], data.raw.splits["validation"]])
     crf_args = bilstm_crf.Arguments(embedding_size=16, hidden_size=16, char_embedding_size=8,
@@ -246,7 +236,7 @@ def test_bilstm_crf_pipeline_groups_entities_with_offsets(tmp_path):
     batch = WordCharCollator(tokenizer)([encoded[i] for i in range(len(encoded))])
     assert batch["char_ids"].shape == (3, 6, 8)  # character columns trimmed to the longest word, "welcomes"
     overfit(model, batch)
-    texts = [text for text, _ in SENTENCES]
+    texts = [text for text, _ in NER_SENTENCES]
     results = tag_entities(token_classification_pipeline(model, tokenizer), texts, batch_size=2)
     assert found(results) == [[(*entity,) for entity in expected] for expected in EXPECTED]
     plain = tag_entities(pipeline("token-classification", model=model, tokenizer=tokenizer), texts)
@@ -254,7 +244,7 @@ def test_bilstm_crf_pipeline_groups_entities_with_offsets(tmp_path):
 
 
 def test_bert_pipeline_groups_sub_words_into_entities(tmp_path):
-    args = data_args(train_file=str(conll_file(tmp_path)), validation_file=str(conll_file(tmp_path)))
+    args = data_args(train_file=str(write_conll(tmp_path)), validation_file=str(write_conll(tmp_path)))
     data = load_token_classification_data(args)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -264,7 +254,7 @@ def test_bert_pipeline_groups_sub_words_into_entities(tmp_path):
     tokenized = tokenize_subwords(data, tokenizer, args)["train"]
     batch = DataCollatorForTokenClassification(tokenizer)([tokenized[i] for i in range(len(tokenized))])
     overfit(model, batch, steps=60, lr=0.005)
-    texts = [text for text, _ in SENTENCES]
+    texts = [text for text, _ in NER_SENTENCES]
     assert found(tag_entities(token_classification_pipeline(model, tokenizer), texts)) == [
         [(*entity,) for entity in expected] for expected in EXPECTED
     ]

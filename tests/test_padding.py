@@ -5,11 +5,11 @@ import torch
 
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.data.classification import PaddingCollator
-from nlpkit.data.token_classification import load_token_classification_data
+from nlpkit.data.token_classification import TokenClassificationDataArguments, load_token_classification_data
 from nlpkit.tasks.token_classification import bilstm_crf
 from nlpkit.tasks.token_classification.bilstm_crf import encode_words
 from nlpkit.training import Run, TrainingArguments
-from tests.test_ner import conll_file, data_args
+from tests.helpers import write_conll
 
 ROWS = [{"input_ids": [5, 6, 7], "labels": 1}, {"input_ids": [5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "labels": 0}]
 
@@ -28,7 +28,7 @@ def test_without_a_multiple_the_batch_is_as_long_as_its_longest_row():
 
 
 def test_the_token_classification_task_collator_reads_the_runs_multiple(tmp_path):
-    args = data_args(train_file=str(conll_file(tmp_path)))
+    args = TokenClassificationDataArguments(train_file=str(write_conll(tmp_path)))
     data = load_token_classification_data(args)
     crf_args = bilstm_crf.Arguments(embedding_size=8, hidden_size=8, char_embedding_size=4, char_hidden_size=4,
                                     min_word_frequency=1)  # fmt: skip

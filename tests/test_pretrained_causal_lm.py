@@ -6,45 +6,21 @@ import runpy
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from nlpkit.config import ConfigError, parse_args
 from nlpkit.data.language_modeling import LanguageModelingDataArguments, build_blocks, load_text
 from nlpkit.tasks import language_modeling
 from nlpkit.tasks.language_modeling import SAMPLES_FILE, pretrained
 from nlpkit.training import TrainingArguments
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, SAMPLE_PROSE, TEXT_GENERATION_TINY_RUN, TINY_GPT2_CONTEXT, save_tiny_gpt2
 
 RECIPE = str(REPO_ROOT / "recipes" / "text_generation.py")
-PROSE = REPO_ROOT / "nlpkit" / "resources" / "text" / "sample.txt"
-CONTEXT = 64  # the tiny GPT-2's n_positions
-TINY_RUN = [
-    "--block_size", "32", "--max_steps", "3", "--max_train_samples", "24", "--max_eval_samples", "4",
-    "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--eval_strategy", "steps",
-    "--eval_steps", "3", "--save_strategy", "no", "--logging_steps", "1", "--sample_temperatures", "1.0",
-    "--sample_max_new_tokens", "5", "--generation_max_new_tokens", "5",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def gpt2_folder(tmp_path_factory):
-    """A tiny GPT-2 (1 layer, width 16) and a GPT2Tokenizer of 300 byte-level BPE tokens, saved as a Hub folder."""
-    folder = tmp_path_factory.mktemp("gpt2")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator([PROSE.read_text(encoding="utf-8")], trainer)
-    learned = json.loads(bpe.to_str())["model"]
-    tokenizer = GPT2Tokenizer(vocab=learned["vocab"], merges=[tuple(merge) for merge in learned["merges"]])
-    end = tokenizer.eos_token_id
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=16, n_layer=1, n_head=2,
-                        bos_token_id=end, eos_token_id=end)  # fmt: skip
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_gpt2(tmp_path_factory.mktemp("gpt2"))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +31,9 @@ def recipe_main():
 @pytest.fixture(scope="module")
 def fine_tuned(recipe_main, gpt2_folder, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("fine_tuned") / "out"
-    results = recipe_main(["--model_name_or_path", str(gpt2_folder), "--output_dir", str(output_dir), *TINY_RUN])
+    results = recipe_main(
+        ["--model_name_or_path", str(gpt2_folder), "--output_dir", str(output_dir), *TEXT_GENERATION_TINY_RUN]
+    )
     return output_dir, results
 
 
@@ -86,7 +64,7 @@ def test_the_saved_folder_reloads_and_generates_with_the_eos_as_padding(fine_tun
 
 def test_the_text_is_concatenated_and_cut_into_blocks_of_block_size_tokens(gpt2_folder):
     tokenizer = AutoTokenizer.from_pretrained(gpt2_folder)
-    args = LanguageModelingDataArguments(train_file=str(PROSE), block_size=32)
+    args = LanguageModelingDataArguments(train_file=str(SAMPLE_PROSE), block_size=32)
     text = load_text(args)
     blocks = build_blocks(text, tokenizer, args)
     rows = blocks.train["input_ids"]
@@ -97,7 +75,9 @@ def test_the_text_is_concatenated_and_cut_into_blocks_of_block_size_tokens(gpt2_
 
 
 def test_a_block_longer_than_the_models_context_is_refused(recipe_main, gpt2_folder, tmp_path):
-    with pytest.raises(ConfigError, match=f"block_size: 128 tokens is more than .* sees at once \\({CONTEXT}\\)"):
+    with pytest.raises(
+        ConfigError, match=f"block_size: 128 tokens is more than .* sees at once \\({TINY_GPT2_CONTEXT}\\)"
+    ):
         recipe_main(["--model_name_or_path", str(gpt2_folder), "--output_dir", str(tmp_path / "out"),
                      "--block_size", "128", "--max_train_samples", "4"])  # fmt: skip
 

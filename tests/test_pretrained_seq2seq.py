@@ -6,16 +6,13 @@ import runpy
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
     M2M100Config,
     M2M100ForConditionalGeneration,
-    MarianConfig,
-    MarianMTModel,
     NllbTokenizer,
-    PreTrainedTokenizerFast,
     T5Config,
     T5ForConditionalGeneration,
     T5Tokenizer,
@@ -26,37 +23,20 @@ from nlpkit.data.translation import load_translation_data
 from nlpkit.tasks import translation
 from nlpkit.tasks.translation import SAMPLES_FILE, pretrained
 from nlpkit.training import Seq2SeqTrainingArguments
-from tests.helpers import REPO_ROOT, last_json_line, run_without_nlpkit
+from tests.helpers import (
+    REPO_ROOT,
+    SAMPLE_PAIRS,
+    TINY_SEQ2SEQ_SIZES,
+    TRANSLATION_TINY_RUN,
+    last_json_line,
+    run_without_nlpkit,
+    sample_sentences,
+    save_tiny_marian,
+)
 
 RECIPE = str(REPO_ROOT / "recipes" / "translation.py")
 CONFIGS = REPO_ROOT / "recipes" / "configs" / "translation"
-PAIRS = REPO_ROOT / "nlpkit" / "resources" / "translation" / "train.tsv"
 PREFIX = "translate English to French: "
-TINY_RUN = [
-    "--max_steps", "2", "--max_train_samples", "16", "--max_eval_samples", "4", "--per_device_train_batch_size", "8",
-    "--per_device_eval_batch_size", "4", "--max_source_length", "24", "--max_target_length", "8",
-    "--num_sample_translations", "2", "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "1",
-]  # fmt: skip
-SIZES = {"encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2, "decoder_attention_heads": 2,
-         "encoder_ffn_dim": 32, "decoder_ffn_dim": 32, "d_model": 16, "max_position_embeddings": 64}  # fmt: skip
-
-
-def sentences() -> list[str]:
-    return [text for line in PAIRS.read_text(encoding="utf-8").splitlines() for text in line.split("\t")]
-
-
-def marian_folder(folder):
-    """A tiny Marian with a BPE tokenizer of 300 pieces (SentencePiece-like: ▁ marks spaces, </s> ends every text)."""
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
-    bpe.decoder = decoders.Metaspace()
-    bpe.train_from_iterator(sentences(), trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"]))
-    bpe.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    special = {"pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0, "forced_eos_token_id": 1}
-    MarianMTModel(MarianConfig(vocab_size=len(tokenizer), **SIZES, **special)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def t5_folder(folder):
@@ -64,7 +44,7 @@ def t5_folder(folder):
     unigram = Tokenizer(models.Unigram())
     unigram.pre_tokenizer = pre_tokenizers.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
-    unigram.train_from_iterator([PREFIX, *sentences()], trainer)
+    unigram.train_from_iterator([PREFIX, *sample_sentences()], trainer)
     pieces = [tuple(piece) for piece in json.loads(unigram.to_str())["model"]["vocab"]]  # (piece, log probability)
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0)
     config = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
@@ -76,11 +56,13 @@ def t5_folder(folder):
 
 def nllb_folder(folder):
     """A tiny M2M100 with a character-level NllbTokenizer, which knows NLLB's 200 language codes (eng_Latn...)."""
-    characters = sorted({character for text in sentences() for character in text if not character.isspace()})
+    characters = sorted({character for text in sample_sentences() for character in text if not character.isspace()})
     vocab = {token: index for index, token in enumerate(["<s>", "<pad>", "</s>", "<unk>", "▁", *characters])}
     tokenizer = NllbTokenizer(vocab=vocab, merges=[])
     special = {"bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2}
-    M2M100ForConditionalGeneration(M2M100Config(vocab_size=len(tokenizer), **SIZES, **special)).save_pretrained(folder)
+    M2M100ForConditionalGeneration(
+        M2M100Config(vocab_size=len(tokenizer), **TINY_SEQ2SEQ_SIZES, **special)
+    ).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -91,8 +73,8 @@ def recipe_main():
 
 
 def test_a_pretrained_marian_is_fine_tuned_saved_and_reloads_to_translate(recipe_main, tmp_path):
-    folder, output_dir = marian_folder(tmp_path / "marian"), tmp_path / "out"
-    results = recipe_main(["--model_name_or_path", str(folder), "--output_dir", str(output_dir), *TINY_RUN])
+    folder, output_dir = save_tiny_marian(tmp_path / "marian"), tmp_path / "out"
+    results = recipe_main(["--model_name_or_path", str(folder), "--output_dir", str(output_dir), *TRANSLATION_TINY_RUN])
     assert {"eval_bleu", "eval_chrf", "train_loss"} <= results.keys() and results["train_steps"] == 2
     config = json.loads((output_dir / "config.json").read_text())
     assert config["model_type"] == "marian" and "auto_map" not in config and config.get("prefix") is None
@@ -109,7 +91,15 @@ def test_a_pretrained_marian_is_fine_tuned_saved_and_reloads_to_translate(recipe
 def test_a_t5_reads_its_prefix_in_training_and_saves_it_as_config_prefix(recipe_main, tmp_path):
     folder, output_dir = t5_folder(tmp_path / "t5"), tmp_path / "out"
     results = recipe_main(
-        ["--model_name_or_path", str(folder), "--source_prefix", PREFIX, "--output_dir", str(output_dir), *TINY_RUN]
+        [
+            "--model_name_or_path",
+            str(folder),
+            "--source_prefix",
+            PREFIX,
+            "--output_dir",
+            str(output_dir),
+            *TRANSLATION_TINY_RUN,
+        ]
     )
     assert results["train_steps"] == 2
     config = json.loads((output_dir / "config.json").read_text())
@@ -123,7 +113,7 @@ def test_a_t5_reads_its_prefix_in_training_and_saves_it_as_config_prefix(recipe_
 
 def test_the_ids_the_task_feeds_the_model_start_with_the_prefix(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(t5_folder(tmp_path / "t5"))
-    args = translation.Arguments(train_file=str(PAIRS), source_prefix=PREFIX, max_train_samples=4)
+    args = translation.Arguments(train_file=str(SAMPLE_PAIRS), source_prefix=PREFIX, max_train_samples=4)
     raw = load_translation_data(args)
     encoded = translation.tokenize(raw, tokenizer, args)["train"]
     prefix_ids = tokenizer(PREFIX, add_special_tokens=False)["input_ids"]
@@ -136,7 +126,7 @@ def test_a_multilingual_tokenizer_gets_the_language_codes_and_generation_forces_
     folder, output_dir = nllb_folder(tmp_path / "nllb"), tmp_path / "out"
     recipe_main([
         "--model_name_or_path", str(folder), "--source_lang_code", "eng_Latn", "--target_lang_code", "fra_Latn",
-        "--output_dir", str(output_dir), *TINY_RUN,
+        "--output_dir", str(output_dir), *TRANSLATION_TINY_RUN,
     ])  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     french = tokenizer.convert_tokens_to_ids("fra_Latn")
@@ -152,7 +142,7 @@ def test_a_multilingual_tokenizer_gets_the_language_codes_and_generation_forces_
 def test_a_language_code_the_tokenizer_lacks_is_named(recipe_main, tmp_path):
     folder = nllb_folder(tmp_path / "nllb")
     with pytest.raises(ConfigError, match="source_lang_code: 'en' is not a language code"):
-        recipe_main(["--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "out"), *TINY_RUN])
+        recipe_main(["--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "out"), *TRANSLATION_TINY_RUN])
 
 
 @pytest.mark.parametrize(
@@ -164,7 +154,7 @@ def test_a_language_code_the_tokenizer_lacks_is_named(recipe_main, tmp_path):
     ],
 )
 def test_from_scratch_settings_beside_a_pretrained_model_are_refused(recipe_main, tmp_path, extra, message):
-    folder = marian_folder(tmp_path / "marian")
+    folder = save_tiny_marian(tmp_path / "marian")
     with pytest.raises(ConfigError, match=message):
         recipe_main(["--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "out"), *extra])
 
@@ -206,10 +196,10 @@ print(json.dumps({"pipeline": translator(texts), "direct": direct}))
 
 @pytest.mark.parametrize("kind", ["marian", "t5"])
 def test_a_fine_tuned_model_loads_with_the_translation_pipeline_without_nlpkit(recipe_main, tmp_path, kind):
-    folder = (marian_folder if kind == "marian" else t5_folder)(tmp_path / kind)
+    folder = (save_tiny_marian if kind == "marian" else t5_folder)(tmp_path / kind)
     output_dir = tmp_path / "out"
     prefix = ["--source_prefix", PREFIX] if kind == "t5" else []
-    recipe_main(["--model_name_or_path", str(folder), *prefix, "--output_dir", str(output_dir), *TINY_RUN])
+    recipe_main(["--model_name_or_path", str(folder), *prefix, "--output_dir", str(output_dir), *TRANSLATION_TINY_RUN])
     code = FINE_TUNED_PIPELINE.replace("FOLDER", repr(str(output_dir)))
     seen = last_json_line(run_without_nlpkit(code, tmp_path))
     assert seen["pipeline"] == [{"translation_text": text} for text in seen["direct"]]  # flat, prefix applied
