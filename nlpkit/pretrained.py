@@ -289,9 +289,8 @@ def card_base_model(name_or_path: str | None) -> dict[str, Any]:
     """What a card says of the model a run fine-tuned (``name_or_path``; None when it trained from scratch):
     ``base_model``, a Hub id for the metadata (None for a local folder: a path is no Hub id), and
     ``base_model_folder``, a local folder's name for the card's text (its full path means nothing elsewhere)."""
-    folder = Path(name_or_path).expanduser() if name_or_path else None
-    if folder is not None and folder.exists():
-        return {"base_model": None, "base_model_folder": folder.resolve().name}
+    if name_or_path and Path(name_or_path).expanduser().exists():
+        return {"base_model": None, "base_model_folder": Path(name_or_path).expanduser().resolve().name}
     return {"base_model": name_or_path or None, "base_model_folder": ""}
 
 
